@@ -1,0 +1,156 @@
+// Connection: reader thread, pending-call table, serialized frame writes.
+#include "proto/connection.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/log.h"
+
+namespace mrc::proto {
+
+Connection::Connection(UniqueFd in, UniqueFd out, int zstd_level)
+    : m_in(std::move(in)), m_out(std::move(out)), m_wake(::eventfd(0, EFD_CLOEXEC)),
+      m_level(zstd_level) {}
+
+Connection::~Connection() {
+  close("connection destroyed");
+  if (m_reader.joinable()) m_reader.join();
+}
+
+void Connection::start(Handlers h) {
+  m_handlers = std::move(h);
+  m_reader = std::thread([this] { reader_loop(); });
+}
+
+Result<Bytes> Connection::call(Op op, const Bytes& req, std::chrono::milliseconds timeout) {
+  Pending p;
+  uint64_t id;
+  {
+    std::lock_guard lk(m_mu);
+    if (m_closed) return fail(EIO, "connection closed: " + m_close_reason);
+    id = m_next_id++;
+    m_pending[id] = &p;
+  }
+  if (!write_frame(Frame{FrameType::Request, static_cast<uint16_t>(op), id, req})) {
+    std::lock_guard lk(m_mu);
+    m_pending.erase(id);
+    return fail(EIO, "connection closed while sending");
+  }
+  std::unique_lock lk(m_mu);
+  if (!m_cv.wait_for(lk, timeout, [&] { return p.done; })) {
+    m_pending.erase(id);
+    return fail(ETIMEDOUT, "no reply to op " + std::to_string(static_cast<int>(op)) + " within " +
+                               std::to_string(timeout.count()) + " ms");
+  }
+  if (p.err) return fail(p.err, std::strerror(p.err));
+  return std::move(p.body);
+}
+
+void Connection::reply(Op op, uint64_t id, int err, const Bytes& body) {
+  Writer w;
+  w(static_cast<int32_t>(err));
+  Bytes payload = w.take();
+  if (err == 0) payload.insert(payload.end(), body.begin(), body.end());
+  write_frame(Frame{FrameType::Reply, static_cast<uint16_t>(op), id, std::move(payload)});
+}
+
+bool Connection::send_control(Ctl op, const Bytes& payload) {
+  return write_frame(Frame{FrameType::Control, static_cast<uint16_t>(op), 0, payload});
+}
+
+bool Connection::write_frame(const Frame& f) {
+  if (m_closed) return false;
+  Bytes wire = encode_frame(f, m_level);
+  std::lock_guard lk(m_write_mu);
+  if (auto r = write_all(m_out.get(), wire); !r) {
+    close("write failed: " + r.error().message);
+    return false;
+  }
+  m_bytes_out += wire.size();
+  return true;
+}
+
+void Connection::close(const std::string& reason) {
+  {
+    std::lock_guard lk(m_mu);
+    if (m_closed.exchange(true)) return;
+    m_close_reason = reason;
+    for (auto& [id, p] : m_pending) {
+      p->done = true;
+      p->err = EIO;
+    }
+    m_pending.clear();
+  }
+  m_cv.notify_all();
+  uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(m_wake.get(), &one, sizeof(one));
+}
+
+void Connection::finish(const std::string& reason) {
+  close(reason);
+  if (m_handlers.on_closed) m_handlers.on_closed(reason);
+}
+
+void Connection::reader_loop() {
+  auto log = logger("proto");
+  auto wait_readable = [&]() {
+    pollfd fds[2] = {{m_in.get(), POLLIN, 0}, {m_wake.get(), POLLIN, 0}};
+    while (true) {
+      int n = ::poll(fds, 2, -1);
+      if (n < 0 && errno == EINTR) continue;
+      return n > 0 && !(fds[1].revents & POLLIN);
+    }
+  };
+  std::array<std::byte, k_header_size> raw;
+  while (true) {
+    if (!wait_readable()) return finish(m_close_reason.empty() ? "closed" : m_close_reason);
+    auto got = read_exact(m_in.get(), raw);
+    if (!got) return finish(got.error().message);
+    if (!*got) return finish("end of stream");
+    auto h = decode_header(raw);
+    if (!h) {
+      log->error("closing connection: {}", h.error().message);
+      return finish(h.error().message);
+    }
+    Bytes body(h->length);
+    if (auto r = read_exact(m_in.get(), body); !r || !*r)
+      return finish(r ? "end of stream mid-frame" : r.error().message);
+    m_bytes_in += k_header_size + h->length;
+    if (h->flags & k_flag_zstd) {
+      auto d = zstd_decompress(body, k_max_payload);
+      if (!d) {
+        log->error("closing connection: {}", d.error().message);
+        return finish(d.error().message);
+      }
+      body = std::move(*d);
+    }
+    switch (h->type) {
+      case FrameType::Request:
+        if (m_handlers.on_request) m_handlers.on_request(static_cast<Op>(h->op), h->id, std::move(body));
+        break;
+      case FrameType::Control:
+        if (m_handlers.on_control) m_handlers.on_control(static_cast<Ctl>(h->op), std::move(body));
+        break;
+      case FrameType::Reply: {
+        Reader r(body);
+        int32_t err = 0;
+        r(err);
+        if (!r.ok()) return finish("malformed reply: no errno");
+        std::lock_guard lk(m_mu);
+        auto it = m_pending.find(h->id);
+        if (it == m_pending.end()) break;  // timed out already; drop
+        it->second->done = true;
+        it->second->err = err;
+        if (err == 0) it->second->body.assign(body.begin() + 4, body.end());
+        m_pending.erase(it);
+        m_cv.notify_all();
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace mrc::proto

@@ -1,0 +1,297 @@
+// Message catalogue of the mrc protocol: op codes and the payload structs
+// of every request, reply and control message (docs/protocol.md §4–5).
+// Field order in visit() is the wire order. Not the frame layer or I/O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/zstd.h"
+
+namespace mrc::proto {
+
+/// Request/Reply ops of the file service (target → head). Semantics mirror
+/// the FUSE low-level API (libfuse fuse_lowlevel.h) on server nodeids.
+enum class Op : uint16_t {
+  Lookup = 1,
+  Getattr = 3,
+  Setattr = 4,
+  Opendir = 5,
+  Readdirplus = 6,
+  Releasedir = 7,
+  Open = 8,
+  Read = 9,
+  Write = 10,
+  Create = 11,
+  Mkdir = 12,
+  Mknod = 13,
+  Unlink = 14,
+  Rmdir = 15,
+  Rename = 16,
+  Symlink = 17,
+  Readlink = 18,
+  Link = 19,
+  Statfs = 20,
+  Fsync = 21,
+  Flush = 22,
+  Release = 23,
+};
+inline constexpr uint16_t k_op_first = 1, k_op_last = 23;
+/// True if `op` is a Request op this version knows (2 is retired: Forget
+/// is a control message).
+bool is_known_op(uint16_t op);
+
+/// Control ops (FrameType::Control), one-way, in order per direction.
+enum class Ctl : uint16_t {
+  JobSpec = 100,      ///< head → target: what to run (JobSpec)
+  Signal = 101,       ///< head → target: deliver to the job's process group
+  WinSize = 102,      ///< head → target: pty window size changed
+  StreamData = 103,   ///< both: stdin (head → target), stdout/stderr (back)
+  StreamClose = 104,  ///< both: end of one stream
+  StreamAck = 105,    ///< both: receiver wrote N more bytes of a stream
+  JobExit = 106,      ///< target → head: the job ended (JobExit)
+  Fatal = 107,        ///< both: the sender gives up; message names the cause
+  Forget = 108,       ///< target → head: batch of FUSE forgets
+  JobStarted = 109,   ///< target → head: mounts done, job exec'd
+};
+inline constexpr uint16_t k_ctl_first = 100, k_ctl_last = 109;
+bool is_known_ctl(uint16_t op);
+
+/// The root nodeid: a synthetic directory whose entries "0", "1", ... are
+/// the exports in JobSpec order (FUSE_ROOT_ID).
+inline constexpr uint64_t k_root_nodeid = 1;
+
+// ---- shared shapes -------------------------------------------------------
+
+/// struct stat as the head node sees it; times in s + ns since the epoch.
+struct Attr {
+  uint64_t ino = 0, size = 0, blocks = 0, rdev = 0;  // blocks: 512-byte units
+  uint32_t mode = 0, nlink = 0, uid = 0, gid = 0, blksize = 0;
+  int64_t atime_s = 0, mtime_s = 0, ctime_s = 0;
+  uint32_t atime_ns = 0, mtime_ns = 0, ctime_ns = 0;
+  template <class V> void visit(V& v) {
+    v(ino); v(size); v(blocks); v(rdev); v(mode); v(nlink); v(uid); v(gid); v(blksize);
+    v(atime_s); v(atime_ns); v(mtime_s); v(mtime_ns); v(ctime_s); v(ctime_ns);
+  }
+};
+
+/// A looked-up inode: counts as one lookup the client must FORGET.
+struct Entry {
+  uint64_t nodeid = 0, generation = 0;
+  Attr attr;
+  template <class V> void visit(V& v) { v(nodeid); v(generation); v(attr); }
+};
+
+struct Empty {
+  template <class V> void visit(V&) {}
+};
+
+// ---- requests and replies -----------------------------------------------
+
+struct NodeReq {  // Getattr, Readlink, Statfs, Opendir
+  uint64_t nodeid = 0;
+  template <class V> void visit(V& v) { v(nodeid); }
+};
+struct NameReq {  // Lookup, Unlink, Rmdir
+  uint64_t parent = 0;
+  std::string name;
+  template <class V> void visit(V& v) { v(parent); v(name); }
+};
+struct FhReq {  // Releasedir, Flush, Release
+  uint64_t fh = 0;
+  template <class V> void visit(V& v) { v(fh); }
+};
+
+/// Setattr `valid` bits: the values of libfuse's FUSE_SET_ATTR_*.
+enum SetattrBits : uint32_t {
+  k_set_mode = 1 << 0, k_set_uid = 1 << 1, k_set_gid = 1 << 2, k_set_size = 1 << 3,
+  k_set_atime = 1 << 4, k_set_mtime = 1 << 5, k_set_atime_now = 1 << 7,
+  k_set_mtime_now = 1 << 8,
+};
+struct SetattrReq {
+  uint64_t nodeid = 0, fh = 0;  // fh 0: none
+  uint32_t valid = 0, mode = 0, uid = 0, gid = 0;
+  uint64_t size = 0;
+  int64_t atime_s = 0, mtime_s = 0;
+  uint32_t atime_ns = 0, mtime_ns = 0;
+  template <class V> void visit(V& v) {
+    v(nodeid); v(fh); v(valid); v(mode); v(uid); v(gid); v(size);
+    v(atime_s); v(atime_ns); v(mtime_s); v(mtime_ns);
+  }
+};
+
+struct FhRep {  // Open, Opendir
+  uint64_t fh = 0;
+  template <class V> void visit(V& v) { v(fh); }
+};
+
+struct ReaddirReq {
+  uint64_t fh = 0, offset = 0;  // offset: 0 or a previous next_offset
+  uint32_t max_entries = 0;
+  template <class V> void visit(V& v) { v(fh); v(offset); v(max_entries); }
+};
+/// One directory entry; entry.nodeid == 0 for "." and ".." (no lookup).
+struct DirEntry {
+  std::string name;
+  uint64_t next_offset = 0;
+  Entry entry;
+  template <class V> void visit(V& v) { v(name); v(next_offset); v(entry); }
+};
+struct ReaddirRep {
+  std::vector<DirEntry> entries;  // empty: end of directory
+  template <class V> void visit(V& v) { v(entries); }
+};
+
+struct OpenReq {
+  uint64_t nodeid = 0;
+  uint32_t flags = 0;  // open(2) flags
+  template <class V> void visit(V& v) { v(nodeid); v(flags); }
+};
+struct ReadReq {
+  uint64_t fh = 0, offset = 0;
+  uint32_t size = 0;  // bytes, at most 1 MiB
+  template <class V> void visit(V& v) { v(fh); v(offset); v(size); }
+};
+struct DataRep {  // Read
+  Bytes data;
+  template <class V> void visit(V& v) { v(data); }
+};
+struct WriteReq {
+  uint64_t fh = 0, offset = 0;
+  Bytes data;
+  template <class V> void visit(V& v) { v(fh); v(offset); v(data); }
+};
+struct WriteRep {
+  uint32_t written = 0;  // bytes
+  template <class V> void visit(V& v) { v(written); }
+};
+struct CreateReq {
+  uint64_t parent = 0;
+  std::string name;
+  uint32_t mode = 0, flags = 0;  // mode already masked by the target's umask
+  template <class V> void visit(V& v) { v(parent); v(name); v(mode); v(flags); }
+};
+struct CreateRep {
+  Entry entry;
+  uint64_t fh = 0;
+  template <class V> void visit(V& v) { v(entry); v(fh); }
+};
+struct MknodReq {  // Mkdir too (rdev ignored)
+  uint64_t parent = 0;
+  std::string name;
+  uint32_t mode = 0;
+  uint64_t rdev = 0;
+  template <class V> void visit(V& v) { v(parent); v(name); v(mode); v(rdev); }
+};
+struct RenameReq {
+  uint64_t parent = 0, newparent = 0;
+  std::string name, newname;
+  uint32_t flags = 0;  // RENAME_NOREPLACE / RENAME_EXCHANGE
+  template <class V> void visit(V& v) { v(parent); v(name); v(newparent); v(newname); v(flags); }
+};
+struct SymlinkReq {
+  uint64_t parent = 0;
+  std::string name, target;
+  template <class V> void visit(V& v) { v(parent); v(name); v(target); }
+};
+struct ReadlinkRep {
+  std::string target;
+  template <class V> void visit(V& v) { v(target); }
+};
+struct LinkReq {
+  uint64_t nodeid = 0, newparent = 0;
+  std::string newname;
+  template <class V> void visit(V& v) { v(nodeid); v(newparent); v(newname); }
+};
+struct StatfsRep {
+  uint64_t bsize = 0, frsize = 0, blocks = 0, bfree = 0, bavail = 0, files = 0, ffree = 0,
+           favail = 0, namemax = 0;
+  template <class V> void visit(V& v) {
+    v(bsize); v(frsize); v(blocks); v(bfree); v(bavail); v(files); v(ffree); v(favail); v(namemax);
+  }
+};
+struct FsyncReq {
+  uint64_t fh = 0;
+  uint8_t datasync = 0;
+  template <class V> void visit(V& v) { v(fh); v(datasync); }
+};
+
+// ---- control messages ----------------------------------------------------
+
+struct ExportSpec {
+  std::string path;       // absolute, canonical on the head node
+  uint8_t read_only = 0;  // 1: every mutation fails with EROFS
+  template <class V> void visit(V& v) { v(path); v(read_only); }
+};
+
+/// What to run and how (Ctl::JobSpec).
+struct JobSpec {
+  std::vector<std::string> argv;  // argv[0] looked up in the job's PATH
+  std::vector<std::string> env;   // "NAME=VALUE"; used as the whole environment
+  uint8_t use_target_env = 0;     // 1 (--no-env): the target's own environment
+  std::string cwd;                // head node's cwd
+  std::vector<ExportSpec> exports;
+  std::vector<std::string> keep_local;  // subtrees left to the target
+  uint8_t pty = 0;                      // 1: run on a pseudo-terminal
+  uint16_t rows = 0, cols = 0;
+  uint32_t head_uid = 0, head_gid = 0;  // mapped to the target user in attrs
+  int32_t verbosity = 0;                // the target's log level (-v count)
+  template <class V> void visit(V& v) {
+    v(argv); v(env); v(use_target_env); v(cwd); v(exports); v(keep_local); v(pty); v(rows);
+    v(cols); v(head_uid); v(head_gid); v(verbosity);
+  }
+};
+
+struct SignalMsg {
+  int32_t signo = 0;
+  template <class V> void visit(V& v) { v(signo); }
+};
+struct WinSizeMsg {
+  uint16_t rows = 0, cols = 0;
+  template <class V> void visit(V& v) { v(rows); v(cols); }
+};
+
+/// Stream ids of StreamData/StreamClose/StreamAck.
+enum class Stream : uint8_t { Stdin = 0, Stdout = 1, Stderr = 2 };
+inline constexpr uint8_t k_stream_last = 2;
+
+struct StreamDataMsg {
+  uint8_t stream = 0;
+  Bytes data;
+  template <class V> void visit(V& v) { v(stream); v(data); }
+};
+struct StreamCloseMsg {
+  uint8_t stream = 0;
+  template <class V> void visit(V& v) { v(stream); }
+};
+struct StreamAckMsg {
+  uint8_t stream = 0;
+  uint64_t bytes = 0;  // written out since the last ack
+  template <class V> void visit(V& v) { v(stream); v(bytes); }
+};
+
+/// How the job ended: exited with `code`, or killed by signal `code`.
+struct JobExitMsg {
+  uint8_t signaled = 0;
+  int32_t code = 0;
+  template <class V> void visit(V& v) { v(signaled); v(code); }
+};
+struct FatalMsg {
+  std::string message;
+  template <class V> void visit(V& v) { v(message); }
+};
+struct ForgetItem {
+  uint64_t nodeid = 0, nlookup = 0;
+  template <class V> void visit(V& v) { v(nodeid); v(nlookup); }
+};
+struct ForgetMsg {
+  std::vector<ForgetItem> items;
+  template <class V> void visit(V& v) { v(items); }
+};
+struct JobStartedMsg {
+  int32_t pid = 0;  // the job's pid on the target
+  template <class V> void visit(V& v) { v(pid); }
+};
+
+}  // namespace mrc::proto
