@@ -70,6 +70,8 @@ class Connection {
   /// Stops the reader and fails every pending call with EIO. Idempotent.
   void close(const std::string& reason);
   bool closed() const { return m_closed.load(); }
+  /// Changes the compression level of frames sent from now on (0 = off).
+  void set_zstd_level(int level) { m_level = level; }
   /// Bytes written/read on the wire so far (for benchmarks and -v).
   uint64_t bytes_out() const { return m_bytes_out.load(); }
   uint64_t bytes_in() const { return m_bytes_in.load(); }
@@ -86,7 +88,7 @@ class Connection {
 
   UniqueFd m_in, m_out;
   UniqueFd m_wake;  // eventfd: wakes the reader's poll() on close()
-  int m_level;
+  std::atomic<int> m_level;
   Handlers m_handlers;
   std::thread m_reader;
 

@@ -229,7 +229,7 @@ struct ExportSpec {
 struct JobSpec {
   std::vector<std::string> argv;  // argv[0] looked up in the job's PATH
   std::vector<std::string> env;   // "NAME=VALUE"; used as the whole environment
-  uint8_t use_target_env = 0;     // 1 (--no-env): the target's own environment
+  uint8_t use_target_env = 0;     // 1 (--no-env): the target's own environment, `env` on top
   std::string cwd;                // head node's cwd
   std::vector<ExportSpec> exports;
   std::vector<std::string> keep_local;  // subtrees left to the target
@@ -237,9 +237,10 @@ struct JobSpec {
   uint16_t rows = 0, cols = 0;
   uint32_t head_uid = 0, head_gid = 0;  // mapped to the target user in attrs
   int32_t verbosity = 0;                // the target's log level (-v count)
+  int32_t zstd_level = 1;               // for frames the target sends; 0 = off
   template <class V> void visit(V& v) {
     v(argv); v(env); v(use_target_env); v(cwd); v(exports); v(keep_local); v(pty); v(rows);
-    v(cols); v(head_uid); v(head_gid); v(verbosity);
+    v(cols); v(head_uid); v(head_gid); v(verbosity); v(zstd_level);
   }
 };
 

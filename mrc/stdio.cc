@@ -1,0 +1,102 @@
+// Head-side stdio pumps, raw terminal mode and the signal thread.
+#include "mrc/stdio.h"
+
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <ctime>
+
+#include "common/log.h"
+
+namespace mrc::launcher {
+namespace {
+
+const int k_forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+sigset_t forwarded_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : k_forwarded) sigaddset(&set, s);
+  return set;
+}
+
+}  // namespace
+
+void block_forwarded_signals() {
+  sigset_t set = forwarded_set();
+  ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+HeadStdio::HeadStdio(proto::Connection& conn, bool raw_tty) : m_conn(conn), m_raw_tty(raw_tty) {}
+
+HeadStdio::~HeadStdio() { stop(); }
+
+void HeadStdio::start() {
+  if (m_raw_tty) {
+    termios t{};
+    if (::tcgetattr(0, &t) == 0) {
+      m_saved_tty = t;
+      ::cfmakeraw(&t);
+      ::tcsetattr(0, TCSADRAIN, &t);
+    }
+  }
+  m_stdin_thread = std::thread([this] { pump_stdin(); });
+  m_signal_thread = std::thread([this] { pump_signals(); });
+}
+
+void HeadStdio::stop() {
+  m_stop = true;
+  m_credit.close();
+  if (m_stdin_thread.joinable()) m_stdin_thread.join();
+  if (m_signal_thread.joinable()) m_signal_thread.join();
+  if (m_saved_tty) {
+    ::tcsetattr(0, TCSADRAIN, &*m_saved_tty);
+    m_saved_tty.reset();
+  }
+}
+
+void HeadStdio::on_output(proto::Stream s, const Bytes& data) {
+  int fd = s == proto::Stream::Stderr ? 2 : 1;
+  // A closed stdout (mrc ... | head) drops the rest, as ssh does; the ack
+  // still goes back so the job is never stuck on credit.
+  [[maybe_unused]] auto r = write_all(fd, data);
+  m_conn.send(proto::Ctl::StreamAck, proto::StreamAckMsg{static_cast<uint8_t>(s), data.size()});
+}
+
+void HeadStdio::pump_stdin() {
+  std::vector<std::byte> buf(proto::k_stream_chunk);
+  while (!m_stop) {
+    pollfd p{0, POLLIN, 0};
+    int r = ::poll(&p, 1, 100);  // ms; rechecks m_stop
+    if (r == 0 || (r < 0 && errno == EINTR)) continue;
+    if (r < 0) break;
+    ssize_t n = ::read(0, buf.data(), buf.size());
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) break;  // EOF, or stdin closed/invalid
+    if (!m_credit.acquire(static_cast<uint64_t>(n))) return;
+    m_conn.send(proto::Ctl::StreamData,
+                proto::StreamDataMsg{static_cast<uint8_t>(proto::Stream::Stdin), Bytes(buf.begin(), buf.begin() + n)});
+  }
+  if (!m_stop)
+    m_conn.send(proto::Ctl::StreamClose, proto::StreamCloseMsg{static_cast<uint8_t>(proto::Stream::Stdin)});
+}
+
+void HeadStdio::pump_signals() {
+  sigset_t set = forwarded_set();
+  timespec tick{0, 100 * 1000 * 1000};  // 100 ms; rechecks m_stop
+  while (!m_stop) {
+    int sig = ::sigtimedwait(&set, nullptr, &tick);
+    if (sig < 0) continue;
+    if (sig == SIGWINCH) {
+      winsize ws{};
+      if (::ioctl(0, TIOCGWINSZ, &ws) == 0)
+        m_conn.send(proto::Ctl::WinSize, proto::WinSizeMsg{ws.ws_row, ws.ws_col});
+      continue;
+    }
+    logger("launch")->info("forwarding signal {} to the job", sig);
+    m_conn.send(proto::Ctl::Signal, proto::SignalMsg{sig});
+  }
+}
+
+}  // namespace mrc::launcher

@@ -1,0 +1,238 @@
+// mrc-target serve: the target runtime's flow, one step per call.
+#include "target/runtime.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <optional>
+
+#include "common/build_id.h"
+#include "common/log.h"
+#include "fusefs/client.h"
+#include "proto/connection.h"
+#include "proto/handshake.h"
+#include "target/job.h"
+#include "target/namespace.h"
+#include "target/relay.h"
+
+namespace mrc::target {
+namespace {
+
+/// How long the head may take to send the job spec after the handshake.
+constexpr auto k_spec_timeout = std::chrono::seconds(30);
+/// After the job exits, how long its stdout/stderr may stay open (held by
+/// background children) before the process group is killed, ms.
+constexpr int k_output_grace_ms = 1000;
+/// Between SIGTERM and SIGKILL when the head node goes away, ms.
+constexpr int k_kill_grace_ms = 2000;
+
+/// State shared between the connection's reader and the main flow.
+struct Session {
+  std::mutex mu;  // guards everything below
+  std::condition_variable cv;
+  std::optional<proto::JobSpec> spec;
+  bool closed = false;
+  std::string close_reason;
+  pid_t job_pgid = -1;
+  int pty_fd = -1;
+  Relay* relay = nullptr;
+  std::optional<int> wait_status;  // set by the waiter thread
+};
+
+void on_control(Session& s, proto::Ctl op, const Bytes& payload) {
+  auto log = logger("target");
+  std::lock_guard lk(s.mu);
+  switch (op) {
+    case proto::Ctl::JobSpec:
+      if (auto m = proto::decode<proto::JobSpec>(payload)) s.spec = std::move(*m);
+      else log->error("malformed job spec: {}", m.error().message);
+      break;
+    case proto::Ctl::Signal:
+      if (auto m = proto::decode<proto::SignalMsg>(payload); m && s.job_pgid > 0)
+        ::kill(-s.job_pgid, m->signo);
+      break;
+    case proto::Ctl::WinSize:
+      if (auto m = proto::decode<proto::WinSizeMsg>(payload); m && s.pty_fd >= 0)
+        set_window_size(s.pty_fd, m->rows, m->cols);
+      break;
+    case proto::Ctl::StreamData:
+      if (auto m = proto::decode<proto::StreamDataMsg>(payload); m && s.relay)
+        s.relay->on_stdin(std::move(m->data));
+      break;
+    case proto::Ctl::StreamClose:
+      if (s.relay) s.relay->on_stdin_close();
+      break;
+    case proto::Ctl::StreamAck:
+      if (auto m = proto::decode<proto::StreamAckMsg>(payload); m && s.relay)
+        s.relay->on_ack(static_cast<proto::Stream>(m->stream), m->bytes);
+      break;
+    case proto::Ctl::Fatal:
+      if (auto m = proto::decode<proto::FatalMsg>(payload)) log->error("head: {}", m->message);
+      s.closed = true;
+      break;
+    default:
+      log->warn("unexpected control message {}", static_cast<int>(op));
+  }
+  s.cv.notify_all();
+}
+
+// Reports a setup failure to the head (which prints it and exits 255).
+int report_fatal(proto::Connection& conn, const std::string& message) {
+  logger("target")->error("{}", message);
+  conn.send(proto::Ctl::Fatal, proto::FatalMsg{message});
+  return 1;
+}
+
+// Kills the job's process group: TERM, then KILL after a grace period.
+void kill_job(Session& s, pid_t pgid) {
+  ::kill(-pgid, SIGTERM);
+  std::unique_lock lk(s.mu);
+  if (!s.cv.wait_for(lk, std::chrono::milliseconds(k_kill_grace_ms), [&] { return s.wait_status.has_value(); }))
+    ::kill(-pgid, SIGKILL);
+  ::kill(-pgid, SIGKILL);  // stragglers of the group, if any
+}
+
+}  // namespace
+
+std::string build_id() { return build_id_of("/proc/self/exe"); }
+
+int serve(const ServeOptions& opts) {
+  setup_logging("mrc-target", opts.verbosity);
+  auto log = logger("target");
+  // Take the protocol stream off fds 0/1 so no stray print can corrupt it.
+  UniqueFd in(::fcntl(0, F_DUPFD_CLOEXEC, 3)), out(::fcntl(1, F_DUPFD_CLOEXEC, 3));
+  int devnull = ::open("/dev/null", O_RDONLY);
+  ::dup2(devnull, 0);
+  ::dup2(2, 1);
+  ::close(devnull);
+
+  // Announce ourselves: the head parses this line strictly.
+  auto line = proto::handshake_line();
+  if (!write_all(out.get(), std::as_bytes(std::span(line)))) return 1;
+
+  // Connect the framed stream and wait for the job spec. The session, the
+  // connection and the FUSE client live until the process exits (main
+  // calls _exit): FUSE workers may sit in the kernel until our namespace
+  // dies, so they are never destroyed under them.
+  Session& s = *new Session;
+  proto::Connection& conn = *new proto::Connection(std::move(in), std::move(out), 1);
+  conn.start({.on_request = [&](proto::Op, uint64_t, Bytes) {},
+              .on_control = [&](proto::Ctl op, Bytes p) { on_control(s, op, p); },
+              .on_closed = [&](const std::string& why) {
+                std::lock_guard lk(s.mu);
+                s.closed = true;
+                s.close_reason = why;
+                s.cv.notify_all();
+              }});
+  proto::JobSpec spec;
+  {
+    std::unique_lock lk(s.mu);
+    if (!s.cv.wait_for(lk, k_spec_timeout, [&] { return s.spec || s.closed; }) || !s.spec) {
+      log->error("no job spec from the head node");
+      return 1;
+    }
+    spec = *s.spec;
+  }
+  setup_logging("mrc-target", spec.verbosity);
+  conn.set_zstd_level(spec.zstd_level);
+
+  // Private namespace: nothing we mount is seen by the target's other processes.
+  if (auto r = enter_private_namespace(); !r) return report_fatal(conn, r.error().message);
+  auto view = View::create();
+  if (!view) return report_fatal(conn, view.error().message);
+  if (auto r = view->stash_keep_local(spec.keep_local); !r) return report_fatal(conn, r.error().message);
+
+  // One FUSE mount of the head's exports, served over this connection.
+  fusefs::MountOptions mo;
+  mo.mountpoint = view->fuse_dir();
+  mo.head_uid = spec.head_uid;
+  mo.head_gid = spec.head_gid;
+  fusefs::Client& fuse = *new fusefs::Client(conn, mo);
+  if (auto r = fuse.mount(); !r) return report_fatal(conn, "FUSE mount failed: " + r.error().message);
+  fuse.start();
+
+  // Each export at its head-node path; keep-local subtrees back on top.
+  if (auto r = view->mount_exports(spec.exports); !r) return report_fatal(conn, r.error().message);
+  if (auto r = view->mount_keep_local(); !r) return report_fatal(conn, r.error().message);
+  view->seal();
+
+  // Run the job; an exec failure is the job's outcome (127), like a shell's.
+  auto job = spawn_job(spec, view->root_fd());
+  if (!job) {
+    std::string msg = "mrc: " + job.error().message + "\n";
+    conn.send(proto::Ctl::StreamData,
+              proto::StreamDataMsg{static_cast<uint8_t>(proto::Stream::Stderr),
+                                   Bytes(reinterpret_cast<const std::byte*>(msg.data()),
+                                         reinterpret_cast<const std::byte*>(msg.data()) + msg.size())});
+    conn.send(proto::Ctl::JobExit, proto::JobExitMsg{0, 127});
+    return 0;
+  }
+  Relay relay(conn, *job);
+  {
+    std::lock_guard lk(s.mu);
+    s.job_pgid = job->pid;
+    s.pty_fd = job->pty ? job->stdin_fd.get() : -1;
+    s.relay = &relay;
+  }
+  relay.start();
+  conn.send(proto::Ctl::JobStarted, proto::JobStartedMsg{job->pid});
+  std::thread waiter([&s, pid = job->pid] {
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    std::lock_guard lk(s.mu);
+    s.wait_status = st;
+    s.cv.notify_all();
+  });
+
+  // Wait for the job to end or the head node to go away.
+  bool head_gone;
+  {
+    std::unique_lock lk(s.mu);
+    s.cv.wait(lk, [&] { return s.wait_status.has_value() || s.closed; });
+    head_gone = !s.wait_status.has_value();
+  }
+  if (head_gone) {
+    log->warn("head node gone ({}): killing the job", s.close_reason);
+    kill_job(s, job->pid);
+    waiter.join();
+    {
+      std::lock_guard lk(s.mu);
+      s.relay = nullptr;
+    }
+    relay.stop();
+    return 1;
+  }
+  waiter.join();
+
+  // Drain output; background children holding it open are killed.
+  if (!relay.wait_output_done(k_output_grace_ms)) {
+    ::kill(-job->pid, SIGKILL);
+    relay.wait_output_done(k_output_grace_ms);
+  }
+  ::kill(-job->pid, SIGKILL);
+  {
+    std::lock_guard lk(s.mu);
+    s.relay = nullptr;
+    s.job_pgid = -1;
+  }
+  relay.stop();
+
+  // Report the status; the head syncs its disks and closes.
+  int st = *s.wait_status;
+  proto::JobExitMsg exit_msg{static_cast<uint8_t>(WIFSIGNALED(st) ? 1 : 0),
+                             WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st)};
+  conn.send(proto::Ctl::JobExit, exit_msg);
+  {
+    std::unique_lock lk(s.mu);
+    s.cv.wait_for(lk, std::chrono::seconds(10), [&] { return s.closed; });
+  }
+  return 0;
+}
+
+}  // namespace mrc::target
