@@ -46,7 +46,7 @@ std::vector<size_t> parents_first(const std::vector<proto::ExportSpec>& exports)
 // Mirrors every entry of directory `src` into empty directory `dst` by
 // bind mounts (symlinks copied), so `dst` can stand in for `src` with room
 // for new entries. Entries that cannot be mirrored are left out (logged).
-Result<void> mirror(const std::string& src, const std::string& dst) {
+Result<void> mirror(const std::string& src, const std::string& dst, const std::string& skip) {
   auto log = logger("target");
   struct stat st {};
   if (::stat(src.c_str(), &st) == 0) {
@@ -60,6 +60,7 @@ Result<void> mirror(const std::string& src, const std::string& dst) {
     if (name == "." || name == "..") continue;
     std::string s = src == "/" ? "/" + name : src + "/" + name;
     std::string t = dst + "/" + name;
+    if (s == skip) continue;  // our own staging area
     struct stat es {};
     if (::lstat(s.c_str(), &es) != 0) continue;
     bool ok = true;
@@ -112,6 +113,9 @@ Result<View> View::create() {
   }
   View v;
   v.m_base = base;
+  // The staging dir's parent may get shadowed later: keep a handle to the
+  // real one so seal() can still detach and remove the staging dir.
+  v.m_base_parent = UniqueFd(::open(base.substr(0, base.rfind('/')).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   v.m_fuse_dir = base + "/fuse";
   if (::mkdir(v.m_fuse_dir.c_str(), 0755) != 0) return fail_errno("mkdir " + v.m_fuse_dir);
   return v;
@@ -124,7 +128,7 @@ std::string View::at_root(const std::string& path) const {
 Result<void> View::shadow(const std::string& existing, const std::string& missing_rest) {
   std::string s = m_base + "/shadow" + std::to_string(m_next++);
   if (::mkdir(s.c_str(), 0755) != 0) return fail_errno("mkdir " + s);
-  if (auto r = mirror(at_root(existing), s); !r) return r;
+  if (auto r = mirror(at_root(existing), s, m_base); !r) return r;
   std::error_code ec;
   std::filesystem::create_directories(s + "/" + missing_rest, ec);
   if (ec) return fail(ec.value(), "create mount point " + existing + "/" + missing_rest + ": " + ec.message());
@@ -198,8 +202,10 @@ void View::seal() {
     std::string inner = m_root + m_base;  // the copy the root shadow took
     ::umount2(inner.c_str(), MNT_DETACH);
   }
-  ::umount2(m_base.c_str(), MNT_DETACH);
-  ::rmdir(m_base.c_str());
+  std::string leaf = m_base.substr(m_base.rfind('/') + 1);
+  std::string real = "/proc/self/fd/" + std::to_string(m_base_parent.get()) + "/" + leaf;
+  ::umount2(real.c_str(), MNT_DETACH);
+  ::unlinkat(m_base_parent.get(), leaf.c_str(), AT_REMOVEDIR);
 }
 
 }  // namespace mrc::target

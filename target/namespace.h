@@ -58,6 +58,7 @@ class View {
   std::string at_root(const std::string& path) const;
 
   std::string m_base;      // staging tmpfs
+  UniqueFd m_base_parent;  // O_PATH of the staging dir's real parent
   std::string m_fuse_dir;  // m_base + "/fuse"
   std::string m_root = "/";
   int m_next = 0;  // counter for staging subdirectories
