@@ -55,9 +55,12 @@ Options parse_cli(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "only errors on stderr");
   app.add_option("--target-binary", o.target_binary, "the mrc-target to run or upload (default: beside mrc)")
       ->type_name("FILE");
-  std::vector<std::string> rest;
   app.add_option("destination", o.destination, "local, or [user@]host[:port]")->required();
-  app.add_option("command", rest, "the command and its arguments");
+  app.footer("Everything after the destination is the command and its arguments.");
+  // Repeatable options take one value per occurrence (ssh-like), so that
+  // "-e DIR host cmd" never swallows the destination.
+  for (auto* opt : app.get_options())
+    if (opt->get_expected_max() > 1) opt->allow_extra_args(false)->expected(1);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -66,8 +69,9 @@ Options parse_cli(int argc, char** argv) {
     app.exit(e);
     throw Fatal("bad command line (see mrc --help)");
   }
-  o.command = std::move(rest);
-  for (auto& extra : app.remaining()) o.command.push_back(extra);
+  // prefix_command(): every word after the destination, options included,
+  // is the job's, in order.
+  o.command = app.remaining();
   if (!o.command.empty() && o.command.front() == "--") o.command.erase(o.command.begin());
   if (o.command.empty()) throw Fatal("no command given (usage: mrc [options] HOST command [args...])");
   if (force_pty && no_pty) throw Fatal("-t and -T contradict each other");

@@ -131,15 +131,17 @@ struct Outcome {
 
 int launch(const Options& o) {
   setup_logging("mrc", o.verbosity);
-  // Only the signal thread receives forwarded signals: block them first.
+  // Only the signal thread receives forwarded signals: block them before
+  // any thread exists.
   block_forwarded_signals();
+  SignalForwarder signals;
 
   // 1. Exports and the job spec, checked before anything runs.
   auto spec = make_job_spec(o, resolve_exports(o));
 
   // 2. The file server over the exports. Modes arrive already masked by
   // the job's umask on the target, so ours must not mask them again.
-  ::umask(0);
+  spec.umask = ::umask(0);
   auto fs = headnode::FileServer::create(spec.exports);
   if (!fs) throw Fatal(fs.error().message);
 
@@ -178,8 +180,11 @@ int launch(const Options& o) {
         out.cv.notify_all();
         return;
       }
+      case proto::Ctl::JobStarted:
+        stdio.start();  // the job can take input now
+        return;
       default:
-        return;  // StreamClose, JobStarted: nothing to do on the head
+        return;  // StreamClose: nothing to do on the head
     }
   };
   conn.start({.on_request = [&](proto::Op op, uint64_t id, Bytes p) { dispatcher.on_request(op, id, std::move(p)); },
@@ -192,16 +197,18 @@ int launch(const Options& o) {
 
   // 5. Send the job, relay stdio and signals until it ends.
   conn.send(proto::Ctl::JobSpec, spec);
-  stdio.start();
+  signals.attach(&conn);
   {
     std::unique_lock lk(out.mu);
     out.cv.wait(lk, [&] { return out.exit || out.fatal; });
   }
+  signals.attach(nullptr);
   stdio.stop();
 
   // 6. The job's writes reach the head node's disk before we report.
   if (auto r = (*fs)->sync(); !r) logger("launch")->warn("sync of the exports failed: {}", r.error().message);
   conn.close("job finished");
+  conn.join();  // no callback runs after this: the dispatcher can go
   if (link.local_pid > 0) ::waitpid(link.local_pid, nullptr, 0);
   if (out.exit) return out.exit->signaled ? 128 + out.exit->code : out.exit->code;
   throw Fatal(*out.fatal);

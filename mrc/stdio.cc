@@ -33,6 +33,7 @@ HeadStdio::HeadStdio(proto::Connection& conn, bool raw_tty) : m_conn(conn), m_ra
 HeadStdio::~HeadStdio() { stop(); }
 
 void HeadStdio::start() {
+  if (m_started.exchange(true)) return;
   if (m_raw_tty) {
     termios t{};
     if (::tcgetattr(0, &t) == 0) {
@@ -42,14 +43,12 @@ void HeadStdio::start() {
     }
   }
   m_stdin_thread = std::thread([this] { pump_stdin(); });
-  m_signal_thread = std::thread([this] { pump_signals(); });
 }
 
 void HeadStdio::stop() {
   m_stop = true;
   m_credit.close();
   if (m_stdin_thread.joinable()) m_stdin_thread.join();
-  if (m_signal_thread.joinable()) m_signal_thread.join();
   if (m_saved_tty) {
     ::tcsetattr(0, TCSADRAIN, &*m_saved_tty);
     m_saved_tty.reset();
@@ -82,20 +81,33 @@ void HeadStdio::pump_stdin() {
     m_conn.send(proto::Ctl::StreamClose, proto::StreamCloseMsg{static_cast<uint8_t>(proto::Stream::Stdin)});
 }
 
-void HeadStdio::pump_signals() {
+SignalForwarder::SignalForwarder() : m_thread([this] { run(); }) {}
+
+SignalForwarder::~SignalForwarder() {
+  m_stop = true;
+  m_thread.join();
+}
+
+void SignalForwarder::run() {
   sigset_t set = forwarded_set();
   timespec tick{0, 100 * 1000 * 1000};  // 100 ms; rechecks m_stop
   while (!m_stop) {
     int sig = ::sigtimedwait(&set, nullptr, &tick);
     if (sig < 0) continue;
+    proto::Connection* conn = m_conn;
+    if (!conn) {
+      // Nothing runs on the target yet: stop here, as the default action would.
+      if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT) ::_exit(128 + sig);
+      continue;
+    }
     if (sig == SIGWINCH) {
       winsize ws{};
       if (::ioctl(0, TIOCGWINSZ, &ws) == 0)
-        m_conn.send(proto::Ctl::WinSize, proto::WinSizeMsg{ws.ws_row, ws.ws_col});
+        conn->send(proto::Ctl::WinSize, proto::WinSizeMsg{ws.ws_row, ws.ws_col});
       continue;
     }
     logger("launch")->info("forwarding signal {} to the job", sig);
-    m_conn.send(proto::Ctl::Signal, proto::SignalMsg{sig});
+    conn->send(proto::Ctl::Signal, proto::SignalMsg{sig});
   }
 }
 

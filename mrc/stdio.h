@@ -22,12 +22,29 @@ namespace mrc::launcher {
 /// thread receives them).
 void block_forwarded_signals();
 
+/// The one thread that receives the forwarded signals (all others block
+/// them). Until attach(), SIGINT/TERM/HUP/QUIT end mrc at once with
+/// 128+N (nothing runs yet); after it, every signal goes to the job.
+class SignalForwarder {
+ public:
+  SignalForwarder();
+  ~SignalForwarder();
+  void attach(proto::Connection* conn) { m_conn = conn; }
+
+ private:
+  void run();
+  std::atomic<proto::Connection*> m_conn{nullptr};
+  std::atomic<bool> m_stop{false};
+  std::thread m_thread;
+};
+
 class HeadStdio {
  public:
   /// `raw_tty`: put our terminal into raw mode (pty job, stdin a tty).
   HeadStdio(proto::Connection& conn, bool raw_tty);
   ~HeadStdio();
-  /// Starts the stdin pump and the signal thread.
+  /// Starts the stdin pump (once the job runs: earlier input would have
+  /// nowhere to go). Idempotent.
   void start();
   /// A StreamData frame for stdout/stderr: written, then acknowledged.
   void on_output(proto::Stream s, const Bytes& data);
@@ -37,14 +54,14 @@ class HeadStdio {
 
  private:
   void pump_stdin();
-  void pump_signals();
 
   proto::Connection& m_conn;
   bool m_raw_tty;
   std::optional<termios> m_saved_tty;
   proto::StreamCredit m_credit;
   std::atomic<bool> m_stop{false};
-  std::thread m_stdin_thread, m_signal_thread;
+  std::atomic<bool> m_started{false};
+  std::thread m_stdin_thread;
 };
 
 }  // namespace mrc::launcher

@@ -76,10 +76,10 @@ class Reader {
       uint32_t n = 0;
       get_raw(&n, sizeof(n));
       // Each element takes at least one byte: a count larger than what is
-      // left is malformed, caught before reserving memory.
+      // left is malformed. No reserve(): elements are larger in memory than
+      // on the wire, so memory grows only with what actually decodes.
       if (!ok() || !need(n)) return;
       v.clear();
-      v.reserve(n);
       for (uint32_t i = 0; i < n && ok(); ++i) (*this)(v.emplace_back());
     } else {
       v.visit(*this);

@@ -2,6 +2,7 @@
 #include "proto/connection.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -17,7 +18,11 @@ Connection::Connection(UniqueFd in, UniqueFd out, int zstd_level)
 
 Connection::~Connection() {
   close("connection destroyed");
-  if (m_reader.joinable()) m_reader.join();
+  join();
+}
+
+void Connection::join() {
+  if (m_reader.joinable() && m_reader.get_id() != std::this_thread::get_id()) m_reader.join();
 }
 
 void Connection::start(Handlers h) {
@@ -64,9 +69,13 @@ bool Connection::send_control(Ctl op, const Bytes& payload) {
 bool Connection::write_frame(const Frame& f) {
   if (m_closed) return false;
   Bytes wire = encode_frame(f, m_level);
-  std::lock_guard lk(m_write_mu);
-  if (auto r = write_all(m_out.get(), wire); !r) {
-    close("write failed: " + r.error().message);
+  Result<void> r;
+  {
+    std::lock_guard lk(m_write_mu);
+    r = write_all(m_out.get(), wire);
+  }
+  if (!r) {
+    close("write failed: " + r.error().message);  // takes m_write_mu itself
     return false;
   }
   m_bytes_out += wire.size();
@@ -85,6 +94,12 @@ void Connection::close(const std::string& reason) {
     m_pending.clear();
   }
   m_cv.notify_all();
+  // Half-close so the peer sees end of stream now (ENOTSOCK on a pipe is
+  // harmless: the pipe closes with the Connection).
+  {
+    std::lock_guard wl(m_write_mu);
+    ::shutdown(m_out.get(), SHUT_WR);
+  }
   uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(m_wake.get(), &one, sizeof(one));
 }
@@ -96,6 +111,10 @@ void Connection::finish(const std::string& reason) {
 
 void Connection::reader_loop() {
   auto log = logger("proto");
+  auto reason = [&] {
+    std::lock_guard lk(m_mu);
+    return m_close_reason.empty() ? std::string("closed") : m_close_reason;
+  };
   auto wait_readable = [&]() {
     pollfd fds[2] = {{m_in.get(), POLLIN, 0}, {m_wake.get(), POLLIN, 0}};
     while (true) {
@@ -106,7 +125,7 @@ void Connection::reader_loop() {
   };
   std::array<std::byte, k_header_size> raw;
   while (true) {
-    if (!wait_readable()) return finish(m_close_reason.empty() ? "closed" : m_close_reason);
+    if (!wait_readable()) return finish(reason());
     auto got = read_exact(m_in.get(), raw);
     if (!got) return finish(got.error().message);
     if (!*got) return finish("end of stream");

@@ -67,8 +67,13 @@ class Connection {
     return send_control(op, encode(m));
   }
 
-  /// Stops the reader and fails every pending call with EIO. Idempotent.
+  /// Fails every pending call with EIO, ends our sending side (the peer
+  /// sees end of stream) and wakes the reader to stop. Idempotent; safe
+  /// from any thread, including a callback.
   void close(const std::string& reason);
+  /// Waits for the reader thread to end (after close() or the peer's
+  /// end of stream). Not from a callback. After it, no callback runs.
+  void join();
   bool closed() const { return m_closed.load(); }
   /// Changes the compression level of frames sent from now on (0 = off).
   void set_zstd_level(int level) { m_level = level; }

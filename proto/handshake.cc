@@ -48,6 +48,7 @@ Result<std::vector<std::string>> parse_handshake(const std::string& line) {
       return bad("malformed capability list");
     }
   }
+  if (cur.empty() && !caps.empty()) return bad("malformed capability list");
   if (!cur.empty()) caps.push_back(cur);
   return caps;
 }

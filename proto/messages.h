@@ -238,9 +238,10 @@ struct JobSpec {
   uint32_t head_uid = 0, head_gid = 0;  // mapped to the target user in attrs
   int32_t verbosity = 0;                // the target's log level (-v count)
   int32_t zstd_level = 1;               // for frames the target sends; 0 = off
+  uint32_t umask = 022;                 // the job's umask: the head user's
   template <class V> void visit(V& v) {
     v(argv); v(env); v(use_target_env); v(cwd); v(exports); v(keep_local); v(pty); v(rows);
-    v(cols); v(head_uid); v(head_gid); v(verbosity); v(zstd_level);
+    v(cols); v(head_uid); v(head_gid); v(verbosity); v(zstd_level); v(umask);
   }
 };
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -50,6 +51,7 @@ Result<Pipe> make_pipe() {
   if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) die(errno);
   if (root_fd >= 0 && (::fchdir(root_fd) != 0 || ::chroot(".") != 0)) die(errno);
   if (::chdir(spec.cwd.c_str()) != 0) die(errno);
+  ::umask(static_cast<mode_t>(spec.umask & 0777));
   // Search the job's PATH (not ours) without allocating: we are a fork of
   // a multithreaded process.
   const char* cmd = argv[0];

@@ -113,6 +113,7 @@ Result<View> View::create() {
   }
   View v;
   v.m_base = base;
+  v.m_base_fd = UniqueFd(::open(base.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   // The staging dir's parent may get shadowed later: keep a handle to the
   // real one so seal() can still detach and remove the staging dir.
   v.m_base_parent = UniqueFd(::open(base.substr(0, base.rfind('/')).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -121,12 +122,17 @@ Result<View> View::create() {
   return v;
 }
 
+std::string View::staged(const std::string& rel) const {
+  // Through our fd, not m_base: a shadow may since cover m_base's parent.
+  return "/proc/self/fd/" + std::to_string(m_base_fd.get()) + "/" + rel;
+}
+
 std::string View::at_root(const std::string& path) const {
   return m_root == "/" ? path : m_root + path;
 }
 
 Result<void> View::shadow(const std::string& existing, const std::string& missing_rest) {
-  std::string s = m_base + "/shadow" + std::to_string(m_next++);
+  std::string s = staged("shadow" + std::to_string(m_next++));
   if (::mkdir(s.c_str(), 0755) != 0) return fail_errno("mkdir " + s);
   if (auto r = mirror(at_root(existing), s, m_base); !r) return r;
   std::error_code ec;
@@ -161,7 +167,7 @@ Result<void> View::mount_exports(const std::vector<proto::ExportSpec>& exports) 
   for (size_t i : parents_first(exports)) {
     const auto& e = exports[i];
     if (auto r = ensure_mount_point(e.path); !r) return r;
-    std::string src = m_fuse_dir + "/" + std::to_string(i);
+    std::string src = staged("fuse/" + std::to_string(i));
     if (auto r = bind_mount(src, at_root(e.path), 0); !r)
       return fail(r.error().code, "mount export " + e.path + ": " + r.error().message);
     if (e.read_only &&
@@ -173,7 +179,7 @@ Result<void> View::mount_exports(const std::vector<proto::ExportSpec>& exports) 
 
 Result<void> View::stash_keep_local(const std::vector<std::string>& paths) {
   for (const auto& k : paths) {
-    std::string stash = m_base + "/keep" + std::to_string(m_next++);
+    std::string stash = staged("keep" + std::to_string(m_next++));
     if (::mkdir(stash.c_str(), 0755) != 0) return fail_errno("mkdir " + stash);
     struct stat st {};
     if (::stat(at_root(k).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {

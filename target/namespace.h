@@ -56,9 +56,11 @@ class View {
   [[nodiscard]] Result<void> ensure_mount_point(const std::string& path);
   [[nodiscard]] Result<void> shadow(const std::string& existing, const std::string& missing_rest);
   std::string at_root(const std::string& path) const;
+  std::string staged(const std::string& rel) const;
 
   std::string m_base;      // staging tmpfs
   UniqueFd m_base_parent;  // O_PATH of the staging dir's real parent
+  UniqueFd m_base_fd;      // O_PATH of the staging tmpfs root
   std::string m_fuse_dir;  // m_base + "/fuse"
   std::string m_root = "/";
   int m_next = 0;  // counter for staging subdirectories

@@ -39,6 +39,7 @@ struct Session {
   bool closed = false;
   std::string close_reason;
   pid_t job_pgid = -1;
+  std::vector<int> early_signals;  // arrived before the job existed
   int pty_fd = -1;
   Relay* relay = nullptr;
   std::optional<int> wait_status;  // set by the waiter thread
@@ -53,8 +54,10 @@ void on_control(Session& s, proto::Ctl op, const Bytes& payload) {
       else log->error("malformed job spec: {}", m.error().message);
       break;
     case proto::Ctl::Signal:
-      if (auto m = proto::decode<proto::SignalMsg>(payload); m && s.job_pgid > 0)
-        ::kill(-s.job_pgid, m->signo);
+      if (auto m = proto::decode<proto::SignalMsg>(payload)) {
+        if (s.job_pgid > 0) ::kill(-s.job_pgid, m->signo);
+        else s.early_signals.push_back(m->signo);
+      }
       break;
     case proto::Ctl::WinSize:
       if (auto m = proto::decode<proto::WinSizeMsg>(payload); m && s.pty_fd >= 0)
@@ -178,6 +181,7 @@ int serve(const ServeOptions& opts) {
     s.job_pgid = job->pid;
     s.pty_fd = job->pty ? job->stdin_fd.get() : -1;
     s.relay = &relay;
+    for (int sig : s.early_signals) ::kill(-job->pid, sig);
   }
   relay.start();
   conn.send(proto::Ctl::JobStarted, proto::JobStartedMsg{job->pid});

@@ -1,0 +1,52 @@
+// The FUSE low-level client of the target: every kernel request on the
+// mount becomes the protocol request of the same name on a Connection to
+// the head node's file server (DESIGN §4). Keeps no inode table: kernel
+// nodeids are the server's. Not the server (headnode/) nor the namespace
+// and bind-mount setup around it (target/).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "proto/connection.h"
+
+namespace mrc::fusefs {
+
+/// How to mount; every field has a unit and a reason.
+struct MountOptions {
+  std::string mountpoint;               ///< existing empty directory
+  uint32_t head_uid = 0, head_gid = 0;  ///< shown as the local (target) uid/gid, and mapped back in chown
+  int threads = 8;                      ///< max idle threads of the multithreaded session loop
+  std::chrono::milliseconds timeout{60000};  ///< per request; expiry → EIO to the caller (never hang)
+  std::string fsname = "mrc";                ///< shown in /proc/mounts as "mrc" type fuse.mrc
+};
+
+class Session;  // the libfuse side, defined in client.cc
+
+/// One FUSE mount served over one Connection. Lifecycle: mount(), start(),
+/// then unmount() (or the destructor). Methods are called from one thread.
+class Client {
+ public:
+  /// `conn` must outlive the Client and already be started.
+  Client(proto::Connection& conn, MountOptions opts);
+  ~Client();  // unmount() if still mounted
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  /// Creates the FUSE session and mounts it at opts.mountpoint; raises the bdi
+  /// read_ahead_kb to 1024 (/sys/class/bdi/<maj:min>/read_ahead_kb, ignore
+  /// failure) and max_background. Errors name the cause.
+  [[nodiscard]] Result<void> mount();
+  /// Runs the multithreaded session loop on a background thread.
+  void start();
+  /// Ends the loop and unmounts (lazily if busy); joins the thread. Idempotent.
+  void unmount();
+
+ private:
+  std::unique_ptr<Session> m_session;
+};
+
+}  // namespace mrc::fusefs

@@ -1,0 +1,113 @@
+// The head node's file server: serves the protocol's file-service ops
+// (proto/messages.h) on a set of exported directory trees, confined to
+// them, concurrently; and the Dispatcher that runs it on a Connection.
+// Not the transport, not caching/leases (DESIGN §4), not the FUSE client.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "common/zstd.h"
+#include "proto/connection.h"
+#include "proto/messages.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace mrc::headnode {
+
+class NodeTable;
+class Ops;
+
+class FileServer {
+ public:
+  /// Opens every export root (O_PATH|O_DIRECTORY, path must be absolute,
+  /// exist, be a directory). Errors: the errno with a message naming the
+  /// path. Export i is entry "i" of the root nodeid 1.
+  static Result<std::unique_ptr<FileServer>> create(const std::vector<proto::ExportSpec>& exports);
+  ~FileServer();
+  FileServer(const FileServer&) = delete;
+  FileServer& operator=(const FileServer&) = delete;
+
+  /// Serves one request synchronously; thread-safe (called from many pool
+  /// threads at once). Returns the errno (0 = ok) and, when ok, the encoded
+  /// reply body for that op. A payload that does not decode exactly gives
+  /// EPROTO; an op this server does not serve gives ENOSYS.
+  std::pair<int, Bytes> handle(proto::Op op, std::span<const std::byte> payload);
+
+  /// Applies a batch of FUSE forgets (Ctl::Forget payload already decoded).
+  /// Unknown nodeids, the root and export roots are ignored.
+  void forget(const proto::ForgetMsg& m);
+
+  /// syncfs(2) on every export, so a job's writes are on disk before mrc
+  /// reports success. Errors: the first failing export's errno and path.
+  [[nodiscard]] Result<void> sync();
+
+  /// Number of nodeids currently held: export roots plus looked-up nodes
+  /// (the synthetic root is not counted).
+  size_t node_count() const;
+
+ private:
+  FileServer();
+  friend class Dispatcher;
+  /// handle() with the request id for the debug log line (0: none).
+  std::pair<int, Bytes> serve(proto::Op op, std::span<const std::byte> payload, uint64_t id);
+
+  std::unique_ptr<NodeTable> m_nodes;
+  std::unique_ptr<Ops> m_ops;
+  std::shared_ptr<spdlog::logger> m_log;
+};
+
+/// Runs a FileServer on a Connection: Requests go to a pool of `threads`
+/// worker threads (replies go out in completion order), Ctl::Forget is
+/// applied inline. Callers wire it in via proto::Handlers: construct, then
+/// use on_request()/on_forget().
+class Dispatcher {
+ public:
+  /// `threads` ≥ 1. `fs` and `conn` must outlive the Dispatcher.
+  Dispatcher(FileServer& fs, proto::Connection& conn, int threads);
+  /// Stops and joins the workers; requests still queued get no reply.
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  /// Enqueues a request and returns. Blocks only as backpressure, while
+  /// more than k_max_queued_bytes of payload wait for a worker.
+  void on_request(proto::Op op, uint64_t id, Bytes payload);
+  /// Decodes and applies a Ctl::Forget payload; a malformed one is logged
+  /// and ignored.
+  void on_forget(std::span<const std::byte> payload);
+
+  /// Queued payload bytes above which on_request() waits: 64 MiB (16
+  /// maximal writes), so a flood of requests cannot exhaust memory.
+  static constexpr size_t k_max_queued_bytes = 64u << 20;
+
+ private:
+  struct Job {
+    proto::Op op{};
+    uint64_t id = 0;
+    Bytes payload;
+  };
+  void worker();
+
+  FileServer& m_fs;
+  proto::Connection& m_conn;
+  std::mutex m_mu;                 // guards m_queue, m_queued_bytes, m_stop
+  std::condition_variable m_work;  // a job arrived or m_stop
+  std::condition_variable m_room;  // the queue shrank or m_stop
+  std::deque<Job> m_queue;
+  size_t m_queued_bytes = 0;
+  bool m_stop = false;
+  std::vector<std::thread> m_workers;  // started last, joined first
+};
+
+}  // namespace mrc::headnode

@@ -1,0 +1,260 @@
+// File and directory handle operations of the file server: open/create,
+// read/write/fsync, opendir/readdirplus. An fh owns an fd reopened from
+// the node's O_PATH fd; no table lock is held during file I/O.
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "headnode/ops.h"
+#include "headnode/sys.h"
+
+namespace mrc::headnode {
+
+namespace {
+// Largest Read served, bytes (the FUSE client's max request; one frame).
+constexpr uint32_t k_max_read = 1024 * 1024;
+// Most entries per Readdirplus, bounding one reply (~400 KiB).
+constexpr uint32_t k_max_dir_entries = 1024;
+}  // namespace
+
+/// An open directory. readdir/seekdir/telldir on one DIR* are not
+/// thread-safe, and an offset only means something with the seek before it.
+struct DirHandle {
+  std::shared_ptr<const Node> node;  // null: the synthetic root
+  std::mutex mu;                     // guards dir and its position
+  DIR* dir = nullptr;                // guarded by mu; null for the root
+  ~DirHandle() {
+    if (dir) ::closedir(dir);
+  }
+};
+
+// ---- HandleTable ----------------------------------------------------------
+
+uint64_t HandleTable::add_file(std::shared_ptr<FileHandle> h) {
+  std::lock_guard lk(m_mu);
+  uint64_t fh = m_next++;
+  m_files.emplace(fh, std::move(h));
+  return fh;
+}
+
+uint64_t HandleTable::add_dir(std::shared_ptr<DirHandle> h) {
+  std::lock_guard lk(m_mu);
+  uint64_t fh = m_next++;
+  m_dirs.emplace(fh, std::move(h));
+  return fh;
+}
+
+Result<std::shared_ptr<FileHandle>> HandleTable::file(uint64_t fh) const {
+  std::lock_guard lk(m_mu);
+  auto it = m_files.find(fh);
+  if (it == m_files.end()) return fail(EBADF, "unknown file handle " + std::to_string(fh));
+  return it->second;
+}
+
+Result<std::shared_ptr<DirHandle>> HandleTable::dir(uint64_t fh) const {
+  std::lock_guard lk(m_mu);
+  auto it = m_dirs.find(fh);
+  if (it == m_dirs.end()) return fail(EBADF, "unknown directory handle " + std::to_string(fh));
+  return it->second;
+}
+
+Result<void> HandleTable::remove_file(uint64_t fh) {
+  std::shared_ptr<FileHandle> gone;  // closes after the unlock
+  std::lock_guard lk(m_mu);
+  auto it = m_files.find(fh);
+  if (it == m_files.end()) return fail(EBADF, "unknown file handle " + std::to_string(fh));
+  gone = std::move(it->second);
+  m_files.erase(it);
+  return {};
+}
+
+Result<void> HandleTable::remove_dir(uint64_t fh) {
+  std::shared_ptr<DirHandle> gone;  // closes after the unlock
+  std::lock_guard lk(m_mu);
+  auto it = m_dirs.find(fh);
+  if (it == m_dirs.end()) return fail(EBADF, "unknown directory handle " + std::to_string(fh));
+  gone = std::move(it->second);
+  m_dirs.erase(it);
+  return {};
+}
+
+// ---- files ------------------------------------------------------------------
+
+Result<proto::FhRep> Ops::open(const proto::OpenReq& r) {
+  if (r.nodeid == proto::k_root_nodeid) return fail(EISDIR, "the root is a directory");
+  auto n = node(r.nodeid);
+  if (!n) return tl::unexpected(n.error());
+  auto fd = reopen((*n)->fd.get(), static_cast<int>(r.flags));
+  if (!fd) return tl::unexpected(fd.error());
+  auto h = std::make_shared<FileHandle>(FileHandle{std::move(*fd), *n});
+  return proto::FhRep{m_handles.add_file(std::move(h))};
+}
+
+Result<proto::CreateRep> Ops::create(const proto::CreateReq& r) {
+  auto p = node(r.parent);
+  if (!p) return tl::unexpected(p.error());
+  if (auto v = validate_name(r.name); !v) return tl::unexpected(v.error());
+  auto io = open_beneath((*p)->fd.get(), r.name, static_cast<int>(r.flags) | O_CREAT, r.mode);
+  if (!io) return tl::unexpected(io.error());
+  // The node's O_PATH fd comes from the opened file itself, so a rename
+  // racing with us cannot make the entry name a different inode.
+  int path = ::open(proc_path(io->get()).c_str(), O_PATH | O_CLOEXEC);
+  if (path < 0) return fail_errno("reopen O_PATH");
+  std::shared_ptr<const Node> n;
+  auto entry = entry_for(UniqueFd(path), (*p)->export_idx, &n);
+  if (!entry) return tl::unexpected(entry.error());
+  auto h = std::make_shared<FileHandle>(FileHandle{std::move(*io), std::move(n)});
+  return proto::CreateRep{*entry, m_handles.add_file(std::move(h))};
+}
+
+Result<proto::DataRep> Ops::read(const proto::ReadReq& r) {
+  if (r.size > k_max_read) return fail(EINVAL, "read larger than 1 MiB");
+  if (r.offset > static_cast<uint64_t>(INT64_MAX)) return fail(EINVAL, "offset too large");
+  auto h = m_handles.file(r.fh);
+  if (!h) return tl::unexpected(h.error());
+  proto::DataRep rep;
+  rep.data.resize(r.size);
+  size_t done = 0;
+  while (done < r.size) {  // short only at EOF
+    ssize_t n = ::pread((*h)->fd.get(), rep.data.data() + done, r.size - done,
+                        static_cast<off_t>(r.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("read");
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  rep.data.resize(done);
+  return rep;
+}
+
+Result<proto::WriteRep> Ops::write(const proto::WriteReq& r) {
+  if (r.offset > static_cast<uint64_t>(INT64_MAX)) return fail(EINVAL, "offset too large");
+  auto h = m_handles.file(r.fh);
+  if (!h) return tl::unexpected(h.error());
+  size_t done = 0;
+  while (done < r.data.size()) {
+    ssize_t n = ::pwrite((*h)->fd.get(), r.data.data() + done, r.data.size() - done,
+                         static_cast<off_t>(r.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (done > 0) break;  // report what reached the file
+      return fail_errno("write");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return proto::WriteRep{static_cast<uint32_t>(done)};
+}
+
+Result<proto::Empty> Ops::fsync(const proto::FsyncReq& r) {
+  auto h = m_handles.file(r.fh);
+  if (!h) return tl::unexpected(h.error());
+  int rc = r.datasync ? ::fdatasync((*h)->fd.get()) : ::fsync((*h)->fd.get());
+  if (rc < 0) return fail_errno("fsync");
+  return proto::Empty{};
+}
+
+Result<proto::Empty> Ops::flush(const proto::FhReq& r) {
+  // Writes go straight to the file; nothing is buffered here to flush.
+  auto h = m_handles.file(r.fh);
+  if (!h) return tl::unexpected(h.error());
+  return proto::Empty{};
+}
+
+Result<proto::Empty> Ops::release(const proto::FhReq& r) {
+  if (auto ok = m_handles.remove_file(r.fh); !ok) return tl::unexpected(ok.error());
+  return proto::Empty{};
+}
+
+// ---- directories ------------------------------------------------------------
+
+Result<proto::FhRep> Ops::opendir(const proto::NodeReq& r) {
+  auto h = std::make_shared<DirHandle>();
+  if (r.nodeid != proto::k_root_nodeid) {
+    auto n = node(r.nodeid);
+    if (!n) return tl::unexpected(n.error());
+    auto st = stat_fd((*n)->fd.get());
+    if (!st) return tl::unexpected(st.error());
+    if (!S_ISDIR(st->st_mode)) return fail(ENOTDIR, "not a directory");
+    auto fd = reopen_dir((*n)->fd.get());
+    if (!fd) return tl::unexpected(fd.error());
+    h->dir = ::fdopendir(fd->get());
+    if (!h->dir) return fail_errno("fdopendir");
+    fd->release();  // the DIR* owns it now
+    h->node = *n;
+  }
+  return proto::FhRep{m_handles.add_dir(std::move(h))};
+}
+
+Result<proto::ReaddirRep> Ops::readdir_root(uint64_t offset, uint32_t max) {
+  // Offsets: index of the next entry; 0 ".", 1 "..", 2+i export i.
+  proto::ReaddirRep rep;
+  for (uint64_t i = offset; i < 2 + m_exports.size() && rep.entries.size() < max; ++i) {
+    proto::DirEntry e;
+    e.next_offset = i + 1;
+    if (i < 2) {
+      e.name = i == 0 ? "." : "..";
+      e.entry.attr = root_attr();
+    } else {
+      e.name = std::to_string(i - 2);
+      auto entry = lookup_export(e.name);
+      if (!entry) return tl::unexpected(entry.error());
+      e.entry = *entry;
+    }
+    rep.entries.push_back(std::move(e));
+  }
+  return rep;
+}
+
+Result<proto::ReaddirRep> Ops::readdirplus(const proto::ReaddirReq& r) {
+  if (r.max_entries == 0) return fail(EINVAL, "max_entries is 0");
+  uint32_t max = std::min(r.max_entries, k_max_dir_entries);
+  auto h = m_handles.dir(r.fh);
+  if (!h) return tl::unexpected(h.error());
+  DirHandle& d = **h;
+  if (!d.dir) return readdir_root(r.offset, max);
+  if (r.offset > static_cast<uint64_t>(LONG_MAX)) return fail(EINVAL, "bad directory offset");
+
+  proto::ReaddirRep rep;
+  std::lock_guard lk(d.mu);
+  if (r.offset == 0)
+    ::rewinddir(d.dir);
+  else
+    ::seekdir(d.dir, static_cast<long>(r.offset));
+  while (rep.entries.size() < max) {
+    errno = 0;
+    struct dirent* de = ::readdir(d.dir);
+    if (!de) {
+      if (errno != 0 && rep.entries.empty()) return fail_errno("readdir");
+      break;  // end, or an error the next call reports
+    }
+    proto::DirEntry e;
+    e.name = de->d_name;
+    e.next_offset = static_cast<uint64_t>(::telldir(d.dir));
+    if (e.name == "." || e.name == "..") {
+      e.entry.attr.ino = de->d_ino;  // nodeid 0: not a lookup
+      e.entry.attr.mode = DTTOIF(de->d_type);
+    } else {
+      auto entry = lookup_in(*d.node, e.name);
+      if (!entry && entry.error().code == ENOENT) continue;  // removed meanwhile
+      if (entry) {
+        e.entry = *entry;
+      } else {
+        // Listed but not reachable (e.g. a directory without search
+        // permission): the name without a lookup, like "." and "..".
+        e.entry.attr.ino = de->d_ino;
+        e.entry.attr.mode = DTTOIF(de->d_type);
+      }
+    }
+    rep.entries.push_back(std::move(e));
+  }
+  return rep;
+}
+
+Result<proto::Empty> Ops::releasedir(const proto::FhReq& r) {
+  if (auto ok = m_handles.remove_dir(r.fh); !ok) return tl::unexpected(ok.error());
+  return proto::Empty{};
+}
+
+}  // namespace mrc::headnode

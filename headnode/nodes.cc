@@ -1,0 +1,68 @@
+// Node table: a shared_mutex over two maps; fds close outside the lock.
+#include "headnode/nodes.h"
+
+#include <mutex>
+
+namespace mrc::headnode {
+
+uint64_t NodeTable::add_pinned(UniqueFd fd, const struct stat& st, uint32_t export_idx) {
+  auto n = std::make_shared<Node>();
+  n->fd = std::move(fd);
+  n->dev = st.st_dev;
+  n->ino = st.st_ino;
+  n->export_idx = export_idx;
+  std::unique_lock lk(m_mu);
+  n->nodeid = m_next++;
+  m_by_inode[{n->dev, n->ino, export_idx}] = n->nodeid;
+  uint64_t id = n->nodeid;
+  m_nodes[id] = Slot{std::move(n), 0, true};
+  return id;
+}
+
+std::shared_ptr<const Node> NodeTable::intern(UniqueFd fd, const struct stat& st,
+                                              uint32_t export_idx) {
+  auto n = std::make_shared<Node>();
+  n->fd = std::move(fd);
+  n->dev = st.st_dev;
+  n->ino = st.st_ino;
+  n->export_idx = export_idx;
+  std::shared_ptr<const Node> duplicate;  // declared before the lock: closes after the unlock
+  std::unique_lock lk(m_mu);
+  if (auto it = m_by_inode.find({n->dev, n->ino, export_idx}); it != m_by_inode.end()) {
+    Slot& s = m_nodes.at(it->second);
+    s.nlookup++;
+    duplicate = std::move(n);
+    return s.node;
+  }
+  n->nodeid = m_next++;
+  m_by_inode.emplace(Key{n->dev, n->ino, export_idx}, n->nodeid);
+  m_nodes.emplace(n->nodeid, Slot{n, 1, false});
+  return n;
+}
+
+Result<std::shared_ptr<const Node>> NodeTable::get(uint64_t nodeid) const {
+  std::shared_lock lk(m_mu);
+  auto it = m_nodes.find(nodeid);
+  if (it == m_nodes.end()) return fail(ESTALE, "unknown nodeid " + std::to_string(nodeid));
+  return it->second.node;
+}
+
+void NodeTable::forget(uint64_t nodeid, uint64_t nlookup) {
+  std::shared_ptr<const Node> dropped;  // released after the unlock
+  std::unique_lock lk(m_mu);
+  auto it = m_nodes.find(nodeid);
+  if (it == m_nodes.end() || it->second.pinned) return;
+  Slot& s = it->second;
+  s.nlookup = nlookup >= s.nlookup ? 0 : s.nlookup - nlookup;
+  if (s.nlookup > 0) return;
+  dropped = std::move(s.node);
+  m_by_inode.erase({dropped->dev, dropped->ino, dropped->export_idx});
+  m_nodes.erase(it);
+}
+
+size_t NodeTable::size() const {
+  std::shared_lock lk(m_mu);
+  return m_nodes.size();
+}
+
+}  // namespace mrc::headnode

@@ -1,0 +1,70 @@
+// The node table: server nodeid → the O_PATH fd of one inode, plus the
+// reverse (dev, ino, export) → nodeid map that makes hard links share a
+// nodeid. Counts lookups and drops nodes when FORGET balances them.
+// Not policy (read-only exports) and no I/O beyond closing fds.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <tuple>
+#include <unordered_map>
+
+#include "common/fd.h"
+#include "common/result.h"
+
+namespace mrc::headnode {
+
+/// Export index of the synthetic root (it belongs to no export).
+inline constexpr uint32_t k_no_export = UINT32_MAX;
+
+/// One known inode. Immutable after creation, so holders of the
+/// shared_ptr use `fd` without a lock; it closes when the last holder
+/// (table or an in-flight request) lets go.
+struct Node {
+  uint64_t nodeid = 0;
+  UniqueFd fd;  // O_PATH|O_NOFOLLOW on the inode itself
+  dev_t dev = 0;
+  ino_t ino = 0;
+  uint32_t export_idx = k_no_export;
+};
+
+class NodeTable {
+ public:
+  /// Adds a pinned node (an export root: never dropped by FORGET) and
+  /// returns its nodeid.
+  uint64_t add_pinned(UniqueFd fd, const struct stat& st, uint32_t export_idx);
+
+  /// Registers one lookup of the inode `fd`/`st` in export `export_idx`:
+  /// returns the existing node for (dev, ino, export) (then `fd` is
+  /// closed) or a fresh one, and counts one lookup on it.
+  std::shared_ptr<const Node> intern(UniqueFd fd, const struct stat& st, uint32_t export_idx);
+
+  /// The node for `nodeid`. Errors: ESTALE if unknown or forgotten.
+  [[nodiscard]] Result<std::shared_ptr<const Node>> get(uint64_t nodeid) const;
+
+  /// Subtracts `nlookup` lookups; drops the node when none are left.
+  /// Unknown nodeids and pinned nodes are ignored.
+  void forget(uint64_t nodeid, uint64_t nlookup);
+
+  /// Nodes held, pinned ones included.
+  size_t size() const;
+
+ private:
+  struct Slot {
+    std::shared_ptr<const Node> node;
+    uint64_t nlookup = 0;
+    bool pinned = false;
+  };
+  using Key = std::tuple<dev_t, ino_t, uint32_t>;
+
+  mutable std::shared_mutex m_mu;  // guards m_nodes, m_by_inode, m_next
+  std::unordered_map<uint64_t, Slot> m_nodes;
+  std::map<Key, uint64_t> m_by_inode;
+  uint64_t m_next = 2;  // nodeid 1 is the synthetic root; never reused
+};
+
+}  // namespace mrc::headnode

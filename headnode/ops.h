@@ -1,0 +1,126 @@
+// The file server's operations, one method per protocol op on decoded
+// requests, over the node table and the open-handle tables. Policy
+// (read-only exports) is not applied here but by the dispatch table in
+// fileserver.cc through writable(); confinement is (every name is
+// validated and resolved with openat2 beneath its parent).
+#pragma once
+
+#include <sys/stat.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/result.h"
+#include "headnode/nodes.h"
+#include "proto/messages.h"
+
+namespace mrc::headnode {
+
+/// One export root as opened by FileServer::create.
+struct Export {
+  std::string path;
+  bool read_only = false;
+  uint64_t nodeid = 0;  // its pinned node
+};
+
+/// An open file: the I/O fd and the node it came from.
+struct FileHandle {
+  UniqueFd fd;
+  std::shared_ptr<const Node> node;
+};
+struct DirHandle;  // ops.cc: a DIR* and its mutex
+
+/// fh → open file or directory. One counter for both kinds, so a file fh
+/// used as a dir fh (or the reverse) is EBADF, never another handle.
+class HandleTable {
+ public:
+  uint64_t add_file(std::shared_ptr<FileHandle> h);
+  uint64_t add_dir(std::shared_ptr<DirHandle> h);
+  /// Errors: EBADF if `fh` is not an open file (or directory).
+  [[nodiscard]] Result<std::shared_ptr<FileHandle>> file(uint64_t fh) const;
+  [[nodiscard]] Result<std::shared_ptr<DirHandle>> dir(uint64_t fh) const;
+  /// Errors: EBADF if not open. The fd closes when in-flight users finish.
+  [[nodiscard]] Result<void> remove_file(uint64_t fh);
+  [[nodiscard]] Result<void> remove_dir(uint64_t fh);
+
+ private:
+  mutable std::mutex m_mu;  // guards m_files, m_dirs, m_next
+  std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> m_files;
+  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> m_dirs;
+  uint64_t m_next = 1;  // never reused
+};
+
+class Ops {
+ public:
+  /// `exports[i].nodeid` must already be pinned in `nodes`.
+  Ops(std::vector<Export> exports, NodeTable& nodes);
+
+  // Namespace ops (ops.cc). Every Entry returned counts one lookup.
+  Result<proto::Entry> lookup(const proto::NameReq& r);
+  Result<proto::Attr> getattr(const proto::NodeReq& r);
+  Result<proto::Attr> setattr(const proto::SetattrReq& r);
+  Result<proto::Entry> mkdir(const proto::MknodReq& r);
+  Result<proto::Entry> mknod(const proto::MknodReq& r);
+  Result<proto::Entry> symlink(const proto::SymlinkReq& r);
+  Result<proto::Entry> link(const proto::LinkReq& r);
+  Result<proto::Empty> unlink(const proto::NameReq& r);
+  Result<proto::Empty> rmdir(const proto::NameReq& r);
+  Result<proto::Empty> rename(const proto::RenameReq& r);
+  Result<proto::ReadlinkRep> readlink(const proto::NodeReq& r);
+  Result<proto::StatfsRep> statfs(const proto::NodeReq& r);
+
+  // Handle ops (io.cc).
+  Result<proto::FhRep> open(const proto::OpenReq& r);
+  Result<proto::CreateRep> create(const proto::CreateReq& r);
+  Result<proto::DataRep> read(const proto::ReadReq& r);
+  Result<proto::WriteRep> write(const proto::WriteReq& r);
+  Result<proto::Empty> fsync(const proto::FsyncReq& r);
+  Result<proto::Empty> flush(const proto::FhReq& r);
+  Result<proto::Empty> release(const proto::FhReq& r);
+  Result<proto::FhRep> opendir(const proto::NodeReq& r);
+  Result<proto::ReaddirRep> readdirplus(const proto::ReaddirReq& r);
+  Result<proto::Empty> releasedir(const proto::FhReq& r);
+
+  /// Policy hook of the dispatch table: ok if every node the request
+  /// changes is in a writable export. Errors: EROFS (read-only export or
+  /// the synthetic root), ESTALE/EBADF for unknown nodeids/fhs.
+  [[nodiscard]] Result<void> writable(const proto::NameReq& r) const;
+  [[nodiscard]] Result<void> writable(const proto::SetattrReq& r) const;
+  [[nodiscard]] Result<void> writable(const proto::CreateReq& r) const;
+  [[nodiscard]] Result<void> writable(const proto::MknodReq& r) const;
+  [[nodiscard]] Result<void> writable(const proto::SymlinkReq& r) const;
+  [[nodiscard]] Result<void> writable(const proto::RenameReq& r) const;
+  [[nodiscard]] Result<void> writable(const proto::LinkReq& r) const;
+  [[nodiscard]] Result<void> writable(const proto::OpenReq& r) const;
+  [[nodiscard]] Result<void> writable(const proto::WriteReq& r) const;
+
+  const std::vector<Export>& exports() const { return m_exports; }
+
+ private:
+  Result<void> writable_node(uint64_t nodeid) const;
+  Result<void> writable_export(uint32_t export_idx) const;
+  /// The node of `nodeid` (ESTALE if unknown; the root has none: EINVAL
+  /// is never right for it, so callers handle k_root_nodeid first).
+  Result<std::shared_ptr<const Node>> node(uint64_t nodeid) const;
+  /// Stats `fd` and interns it in `export_idx`: one counted lookup. Sets
+  /// `node` (if given) to the node the Entry names.
+  Result<proto::Entry> entry_for(UniqueFd fd, uint32_t export_idx,
+                                 std::shared_ptr<const Node>* node = nullptr);
+  /// Looks `name` up beneath `parent` (validating it first).
+  Result<proto::Entry> lookup_in(const Node& parent, const std::string& name);
+  /// Entry of the root's child `name` ("0", "1", ...). Errors: ENOENT.
+  Result<proto::Entry> lookup_export(const std::string& name);
+  proto::Attr root_attr() const;
+  Result<proto::ReaddirRep> readdir_root(uint64_t offset, uint32_t max);
+
+  const std::vector<Export> m_exports;  // immutable after construction
+  NodeTable& m_nodes;                   // internally locked
+  HandleTable m_handles;                // internally locked
+  const struct timespec m_started;      // the synthetic root's times
+};
+
+}  // namespace mrc::headnode
