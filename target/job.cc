@@ -25,39 +25,41 @@ Result<Pipe> make_pipe() {
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
+// Reports `code` (an errno) on the exec-status pipe and exits 127.
+[[noreturn]] void die_with(int err_fd, int code) {
+  [[maybe_unused]] auto n = ::write(err_fd, &code, sizeof(code));
+  ::_exit(127);
+}
+
 // In the child after fork: only async-signal-safe calls, then exec.
 // Writes errno to `err_fd` and exits 127 on failure.
 [[noreturn]] void exec_child(const proto::JobSpec& spec, int root_fd, int in, int out, int err,
                              const char* pty_slave, int err_fd,
                              const std::vector<char*>& argv, const std::vector<char*>& envp,
                              const char* path_env) {
-  auto die = [&](int code) {
-    [[maybe_unused]] auto n = ::write(err_fd, &code, sizeof(code));
-    ::_exit(127);
-  };
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
   if (pty_slave) {
-    if (::setsid() < 0) die(errno);
+    if (::setsid() < 0) die_with(err_fd, errno);
     int fd = ::open(pty_slave, O_RDWR);
-    if (fd < 0) die(errno);
-    if (::ioctl(fd, TIOCSCTTY, 0) < 0) die(errno);
+    if (fd < 0) die_with(err_fd, errno);
+    if (::ioctl(fd, TIOCSCTTY, 0) < 0) die_with(err_fd, errno);
     in = out = err = fd;
   } else if (::setpgid(0, 0) < 0) {
-    die(errno);
+    die_with(err_fd, errno);
   }
-  if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) die(errno);
-  if (root_fd >= 0 && (::fchdir(root_fd) != 0 || ::chroot(".") != 0)) die(errno);
-  if (::chdir(spec.cwd.c_str()) != 0) die(errno);
+  if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) die_with(err_fd, errno);
+  if (root_fd >= 0 && (::fchdir(root_fd) != 0 || ::chroot(".") != 0)) die_with(err_fd, errno);
+  if (::chdir(spec.cwd.c_str()) != 0) die_with(err_fd, errno);
   ::umask(static_cast<mode_t>(spec.umask & 0777));
   // Search the job's PATH (not ours) without allocating: we are a fork of
   // a multithreaded process.
   const char* cmd = argv[0];
   if (std::strchr(cmd, '/')) {
     ::execve(cmd, argv.data(), envp.data());
-    die(errno);
+    die_with(err_fd, errno);
   }
   int first_err = ENOENT;
   char buf[4096];
@@ -76,7 +78,7 @@ Result<Pipe> make_pipe() {
     if (!end) break;
     p = end + 1;
   }
-  die(first_err);
+  die_with(err_fd, first_err);
 }
 
 }  // namespace
