@@ -60,7 +60,7 @@ Options parse_cli(int argc, char** argv) {
   // Repeatable options take one value per occurrence (ssh-like), so that
   // "-e DIR host cmd" never swallows the destination.
   for (auto* opt : app.get_options())
-    if (opt->get_expected_max() > 1) opt->allow_extra_args(false)->expected(1);
+    if (opt->get_expected_max() > 1) opt->allow_extra_args(false);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
