@@ -158,7 +158,7 @@ int launch(const Options& o) {
     switch (op) {
       case proto::Ctl::StreamData:
         if (auto m = proto::decode<proto::StreamDataMsg>(p))
-          stdio.on_output(static_cast<proto::Stream>(m->stream), m->data);
+          stdio.on_output(static_cast<proto::Stream>(m->stream), std::move(m->data));
         return;
       case proto::Ctl::StreamAck:
         if (auto m = proto::decode<proto::StreamAckMsg>(p)) stdio.on_stdin_ack(m->bytes);

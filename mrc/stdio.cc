@@ -28,7 +28,8 @@ void block_forwarded_signals() {
   ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-HeadStdio::HeadStdio(proto::Connection& conn, bool raw_tty) : m_conn(conn), m_raw_tty(raw_tty) {}
+HeadStdio::HeadStdio(proto::Connection& conn, bool raw_tty)
+    : m_conn(conn), m_raw_tty(raw_tty), m_output_thread([this] { pump_output(); }) {}
 
 HeadStdio::~HeadStdio() { stop(); }
 
@@ -46,6 +47,12 @@ void HeadStdio::start() {
 }
 
 void HeadStdio::stop() {
+  {
+    std::lock_guard lk(m_out_mu);
+    m_out_done = true;  // the thread drains the queue, then ends
+    m_out_cv.notify_all();
+  }
+  if (m_output_thread.joinable()) m_output_thread.join();
   m_stop = true;
   m_credit.close();
   if (m_stdin_thread.joinable()) m_stdin_thread.join();
@@ -55,12 +62,28 @@ void HeadStdio::stop() {
   }
 }
 
-void HeadStdio::on_output(proto::Stream s, const Bytes& data) {
-  int fd = s == proto::Stream::Stderr ? 2 : 1;
-  // A closed stdout (mrc ... | head) drops the rest, as ssh does; the ack
-  // still goes back so the job is never stuck on credit.
-  [[maybe_unused]] auto r = write_all(fd, data);
-  m_conn.send(proto::Ctl::StreamAck, proto::StreamAckMsg{static_cast<uint8_t>(s), data.size()});
+void HeadStdio::on_output(proto::Stream s, Bytes data) {
+  std::lock_guard lk(m_out_mu);
+  m_out_queue.emplace_back(s, std::move(data));
+  m_out_cv.notify_all();
+}
+
+void HeadStdio::pump_output() {
+  while (true) {
+    std::pair<proto::Stream, Bytes> item;
+    {
+      std::unique_lock lk(m_out_mu);
+      m_out_cv.wait(lk, [&] { return m_out_done || !m_out_queue.empty(); });
+      if (m_out_queue.empty()) return;  // done and drained
+      item = std::move(m_out_queue.front());
+      m_out_queue.pop_front();
+    }
+    auto& [s, data] = item;
+    // A closed stdout (mrc ... | head) drops the rest, as ssh does; the ack
+    // still goes back so the job is never stuck on credit.
+    [[maybe_unused]] auto r = write_all(s == proto::Stream::Stderr ? 2 : 1, data);
+    m_conn.send(proto::Ctl::StreamAck, proto::StreamAckMsg{static_cast<uint8_t>(s), data.size()});
+  }
 }
 
 void HeadStdio::pump_stdin() {

@@ -6,7 +6,10 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
+#include <deque>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -46,14 +49,18 @@ class HeadStdio {
   /// Starts the stdin pump (once the job runs: earlier input would have
   /// nowhere to go). Idempotent.
   void start();
-  /// A StreamData frame for stdout/stderr: written, then acknowledged.
-  void on_output(proto::Stream s, const Bytes& data);
+  /// A StreamData frame for stdout/stderr: queued for the output thread,
+  /// which writes it and then acknowledges it, so a slow consumer of our
+  /// stdout never stalls the connection's reader (and file service).
+  void on_output(proto::Stream s, Bytes data);
   void on_stdin_ack(uint64_t bytes) { m_credit.ack(bytes); }
-  /// Stops the threads and restores the terminal. Idempotent.
+  /// Writes out all queued output, stops the threads and restores the
+  /// terminal. Idempotent.
   void stop();
 
  private:
   void pump_stdin();
+  void pump_output();
 
   proto::Connection& m_conn;
   bool m_raw_tty;
@@ -62,6 +69,12 @@ class HeadStdio {
   std::atomic<bool> m_stop{false};
   std::atomic<bool> m_started{false};
   std::thread m_stdin_thread;
+  std::thread m_output_thread;
+
+  std::mutex m_out_mu;  // guards m_out_queue, m_out_done
+  std::condition_variable m_out_cv;
+  std::deque<std::pair<proto::Stream, Bytes>> m_out_queue;  // bounded by the target's credit
+  bool m_out_done = false;
 };
 
 }  // namespace mrc::launcher
