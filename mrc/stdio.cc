@@ -28,8 +28,10 @@ void block_forwarded_signals() {
   ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-HeadStdio::HeadStdio(proto::Connection& conn, bool raw_tty)
-    : m_conn(conn), m_raw_tty(raw_tty), m_output_thread([this] { pump_output(); }) {}
+HeadStdio::HeadStdio(proto::Connection& conn, bool raw_tty) : m_conn(conn), m_raw_tty(raw_tty) {
+  // Started here, not in the initializer list: it uses members declared after it.
+  m_output_thread = std::thread([this] { pump_output(); });
+}
 
 HeadStdio::~HeadStdio() { stop(); }
 
