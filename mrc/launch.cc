@@ -202,7 +202,7 @@ int launch(const Options& o) {
     std::unique_lock lk(out.mu);
     out.cv.wait(lk, [&] { return out.exit || out.fatal; });
   }
-  signals.attach(nullptr);
+  signals.finish();
   stdio.stop();
 
   // 6. The job's writes reach the head node's disk before we report.

@@ -118,7 +118,7 @@ void SignalForwarder::run() {
   timespec tick{0, 100 * 1000 * 1000};  // 100 ms; rechecks m_stop
   while (!m_stop) {
     int sig = ::sigtimedwait(&set, nullptr, &tick);
-    if (sig < 0) continue;
+    if (sig < 0 || m_finished) continue;
     proto::Connection* conn = m_conn;
     if (!conn) {
       // Nothing runs on the target yet: stop here, as the default action would.

@@ -27,17 +27,23 @@ void block_forwarded_signals();
 
 /// The one thread that receives the forwarded signals (all others block
 /// them). Until attach(), SIGINT/TERM/HUP/QUIT end mrc at once with
-/// 128+N (nothing runs yet); after it, every signal goes to the job.
+/// 128+N (nothing runs yet); after it, every signal goes to the job;
+/// after finish(), they are ignored.
 class SignalForwarder {
  public:
   SignalForwarder();
   ~SignalForwarder();
   void attach(proto::Connection* conn) { m_conn = conn; }
+  /// The job is over: signals are ignored from now on (mrc is finishing).
+  void finish() {
+    m_finished = true;
+    m_conn = nullptr;
+  }
 
  private:
   void run();
   std::atomic<proto::Connection*> m_conn{nullptr};
-  std::atomic<bool> m_stop{false};
+  std::atomic<bool> m_stop{false}, m_finished{false};
   std::thread m_thread;
 };
 
