@@ -2,6 +2,7 @@
 #include "mrc/stdio.h"
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -28,7 +29,8 @@ void block_forwarded_signals() {
   ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
-HeadStdio::HeadStdio(proto::Connection& conn, bool raw_tty) : m_conn(conn), m_raw_tty(raw_tty) {
+HeadStdio::HeadStdio(proto::Connection& conn, bool raw_tty)
+    : m_conn(conn), m_raw_tty(raw_tty), m_wake(::eventfd(0, EFD_CLOEXEC)) {
   // Started here, not in the initializer list: it uses members declared after it.
   m_output_thread = std::thread([this] { pump_output(); });
 }
@@ -57,6 +59,8 @@ void HeadStdio::stop() {
   if (m_output_thread.joinable()) m_output_thread.join();
   m_stop = true;
   m_credit.close();
+  uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(m_wake.get(), &one, sizeof(one));
   if (m_stdin_thread.joinable()) m_stdin_thread.join();
   if (m_saved_tty) {
     ::tcsetattr(0, TCSADRAIN, &*m_saved_tty);
@@ -91,10 +95,10 @@ void HeadStdio::pump_output() {
 void HeadStdio::pump_stdin() {
   std::vector<std::byte> buf(proto::k_stream_chunk);
   while (!m_stop) {
-    pollfd p{0, POLLIN, 0};
-    int r = ::poll(&p, 1, 100);  // ms; rechecks m_stop
-    if (r == 0 || (r < 0 && errno == EINTR)) continue;
-    if (r < 0) break;
+    pollfd p[2] = {{0, POLLIN, 0}, {m_wake.get(), POLLIN, 0}};
+    int r = ::poll(p, 2, -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 || (p[1].revents & POLLIN)) break;
     ssize_t n = ::read(0, buf.data(), buf.size());
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) break;  // EOF, or stdin closed/invalid
@@ -110,6 +114,7 @@ SignalForwarder::SignalForwarder() : m_thread([this] { run(); }) {}
 
 SignalForwarder::~SignalForwarder() {
   m_stop = true;
+  ::pthread_kill(m_thread.native_handle(), SIGWINCH);  // wakes sigtimedwait now
   m_thread.join();
 }
 

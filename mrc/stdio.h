@@ -72,6 +72,7 @@ class HeadStdio {
   bool m_raw_tty;
   std::optional<termios> m_saved_tty;
   proto::StreamCredit m_credit;
+  UniqueFd m_wake;  // eventfd: ends the stdin pump's poll() at stop()
   std::atomic<bool> m_stop{false};
   std::atomic<bool> m_started{false};
   std::thread m_stdin_thread;

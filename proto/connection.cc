@@ -68,7 +68,25 @@ bool Connection::send_control(Ctl op, const Bytes& payload) {
 
 bool Connection::write_frame(const Frame& f) {
   if (m_closed) return false;
-  Bytes wire = encode_frame(f, m_level);
+  // Adaptive zstd: after k_zstd_misses frames in a row that did not
+  // compress, skip the attempt for the next k_zstd_skip frames (a failed
+  // attempt costs a full pass over the payload).
+  int level = m_level;
+  bool eligible = level > 0 && f.payload.size() >= k_min_compress;
+  if (eligible && m_zstd_skip.load(std::memory_order_relaxed) > 0) {
+    m_zstd_skip.fetch_sub(1, std::memory_order_relaxed);
+    level = 0;
+  }
+  Bytes wire = encode_frame(f, level);
+  if (eligible && level > 0) {
+    bool packed = static_cast<uint8_t>(wire[5]) & k_flag_zstd;
+    if (packed) {
+      m_zstd_misses.store(0, std::memory_order_relaxed);
+    } else if (m_zstd_misses.fetch_add(1, std::memory_order_relaxed) + 1 >= k_zstd_misses) {
+      m_zstd_misses.store(0, std::memory_order_relaxed);
+      m_zstd_skip.store(k_zstd_skip, std::memory_order_relaxed);
+    }
+  }
   Result<void> r;
   {
     std::lock_guard lk(m_write_mu);

@@ -105,6 +105,12 @@ class Connection {
   uint64_t m_next_id = 1;
   std::string m_close_reason;
 
+  /// Adaptive compression: incompressible frames in a row before pausing
+  /// zstd, and how many frames the pause lasts (a heuristic; races between
+  /// writers only shift it by a frame).
+  static constexpr int k_zstd_misses = 4, k_zstd_skip = 64;
+  std::atomic<int> m_zstd_misses{0}, m_zstd_skip{0};
+
   std::atomic<bool> m_closed{false};
   std::atomic<uint64_t> m_bytes_out{0}, m_bytes_in{0};
 };
