@@ -171,6 +171,9 @@ Result<void> apply_options(ssh_session s, const SshOptions& o, HostKeyPolicy& po
                         "aes128-ctr,aes256-ctr";
   ssh_options_set(s, SSH_OPTIONS_CIPHERS_C_S, ciphers);
   ssh_options_set(s, SSH_OPTIONS_CIPHERS_S_C, ciphers);
+  // Small replies (file-service answers, acks) must not wait for Nagle.
+  int nodelay = 1;
+  ssh_options_set(s, SSH_OPTIONS_NODELAY, &nodelay);
 
   // The config: -F FILE alone, else ~/.ssh/config then /etc/ssh/ssh_config.
   if (!o.config_file.empty() && ::access(o.config_file.c_str(), R_OK) != 0)

@@ -3,6 +3,8 @@
 // socket, the socketpair and a stop pipe; libssh in non-blocking mode).
 // Not a multiplexer: one channel per session once bridged.
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -178,6 +180,13 @@ void pump_channel(ssh_session s, ssh_channel ch, UniqueFd local, UniqueFd stop_r
     if (::poll(p, 3, -1) < 0 && errno != EINTR) {
       why = "poll failed";
       break;
+    }
+    // ACK at once: sshd does not set TCP_NODELAY on exec sessions, so the
+    // tail of each frame it sends waits for our ACK; a delayed ACK (up to
+    // 40 ms) then stalls every request. TCP_QUICKACK is not sticky: re-arm.
+    if (p[0].fd >= 0 && (p[0].revents & POLLIN)) {
+      int one = 1;
+      ::setsockopt(p[0].fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
     }
     if (p[2].revents) {
       why = "the session was closed";
