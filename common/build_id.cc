@@ -27,7 +27,11 @@ std::string build_id_of(const std::string& path) {
   }
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
-  return std::string(MRC_VERSION) + "-" + std::string(hex, 12);
+  // Built in place: GCC 12's -Warray-bounds misfires on `string + string`.
+  std::string id = MRC_VERSION;
+  id += '-';
+  id.append(hex, 12);
+  return id;
 }
 
 }  // namespace mrc
