@@ -1,7 +1,9 @@
 // FUSE low-level callbacks → mrc protocol calls, and the session's
 // lifecycle (mount, multithreaded loop, unmount). The only file that
 // includes libfuse. Callbacks block on Connection::call (the MT loop gives
-// each its own thread), never throw, and never call fuse_lowlevel_notify_*.
+// each its own thread), never throw, and never call fuse_lowlevel_notify_*
+// (the Invalidator's thread does). What they hand the kernel is cached for
+// as long as the lease allows, unless an invalidation raced with it.
 // Not the pure translations (convert.h) nor mount(2) itself (kmount.h).
 #define FUSE_USE_VERSION 312
 #include "fusefs/client.h"
@@ -22,15 +24,11 @@
 #include "common/log.h"
 #include "fusefs/convert.h"
 #include "fusefs/kmount.h"
+#include "fusefs/lease.h"
 
 namespace mrc::fusefs {
 namespace {
 
-// Close-to-open consistency until the server grants leases (DESIGN §4): the
-// kernel may trust a name or attributes for this long without asking, so
-// another client's change shows within 1 s; data is dropped at each open.
-constexpr double k_entry_timeout = 1.0;  // s
-constexpr double k_attr_timeout = 1.0;   // s
 // Cached sequential reads: 397 → 1661 MB/s going from 128 KiB to 1 MiB here.
 constexpr unsigned k_read_ahead_kb = 1024;
 // Async requests (readahead, writes of other threads) the kernel keeps in
@@ -59,7 +57,8 @@ static_assert(FUSE_ROOT_ID == proto::k_root_nodeid);
 class Session {
  public:
   Session(proto::Connection& conn, MountOptions opts)
-      : m_conn(conn), m_opts(std::move(opts)), m_log(logger("fusefs")) {
+      : m_conn(conn), m_opts(std::move(opts)), m_log(logger("fusefs")), m_lease(conn, m_opts.lease),
+        m_inval(conn) {
     m_ids = IdMap{m_opts.head_uid, m_opts.head_gid, static_cast<uint32_t>(::getuid()),
                   static_cast<uint32_t>(::getgid())};
   }
@@ -98,22 +97,58 @@ class Session {
     }
   }
 
-  fuse_entry_param entry_param(const proto::Entry& e) const {
+  /// How long the kernel may cache what a request sent at generation
+  /// `gen` returned: 0 if an invalidation arrived since (it may be stale),
+  /// else what the lease allows. Call under the reply guard.
+  double timeout_for(uint64_t gen) const {
+    return m_inval.generation() == gen ? m_lease.cache_timeout() : 0.0;
+  }
+  /// Generation to pass to timeout_for(): read before sending the request.
+  uint64_t generation() const { return m_inval.generation(); }
+  /// Held (shared) from timeout_for() until the reply is in the kernel.
+  std::shared_lock<std::shared_mutex> reply_guard() { return std::shared_lock(m_inval.reply_guard()); }
+  bool lease_valid() const { return m_lease.valid(); }
+
+  fuse_entry_param entry_param(const proto::Entry& e, double timeout) const {
     fuse_entry_param p{};
     p.ino = e.nodeid;
     p.generation = e.generation;
     p.attr = to_stat(e.attr, e.nodeid, m_ids);
-    p.attr_timeout = k_attr_timeout;
-    p.entry_timeout = k_entry_timeout;
+    p.attr_timeout = timeout;
+    p.entry_timeout = timeout;
     return p;
   }
 
   /// Replies with a looked-up entry; if the kernel refused the reply (the
   /// request was aborted) it never took the lookup: give it back.
-  void reply_entry(fuse_req_t req, const proto::Entry& e) {
-    auto p = entry_param(e);
+  void reply_entry(fuse_req_t req, const proto::Entry& e, uint64_t gen) {
+    auto guard = reply_guard();
+    auto p = entry_param(e, timeout_for(gen));
     if (fuse_reply_entry(req, &p) != 0) forget({{e.nodeid, 1}});
   }
+
+  /// Replies "no such name" so the kernel keeps a negative dentry while
+  /// the lease lasts; the server invalidates it when the name appears.
+  void reply_negative(fuse_req_t req, uint64_t gen) {
+    auto guard = reply_guard();
+    fuse_entry_param p{};
+    p.entry_timeout = timeout_for(gen);
+    if (p.entry_timeout > 0)
+      fuse_reply_entry(req, &p);
+    else
+      fuse_reply_err(req, ENOENT);
+  }
+
+  void reply_attr(fuse_req_t req, const proto::Attr& a, uint64_t nodeid, uint64_t gen) {
+    auto guard = reply_guard();
+    auto st = stat_of(a, nodeid);
+    fuse_reply_attr(req, &st, timeout_for(gen));
+  }
+
+  void on_invalidate(uint64_t id, Bytes payload) { m_inval.on_request(id, std::move(payload)); }
+  void set_expire_only(bool on) { m_expire_only = on; }
+  /// Drops one invalidated item in the kernel (on the Invalidator's thread).
+  int apply(const proto::InvalItem& item);
 
   struct stat stat_of(const proto::Attr& a, uint64_t nodeid) const {
     return to_stat(a, nodeid, m_ids);
@@ -125,6 +160,10 @@ class Session {
   const MountOptions m_opts;
   IdMap m_ids;
   std::shared_ptr<spdlog::logger> m_log;
+
+  Lease m_lease;
+  Invalidator m_inval;
+  bool m_expire_only = false;  // set in INIT: the kernel can expire an entry without detaching mounts
 
   std::string m_mountpoint;  // canonical
   std::string m_dev;         // "maj:min" of our mount, "" if unknown
@@ -156,10 +195,13 @@ const fuse_lowlevel_ops& ops_table();  // at the end of this file
 
 // ---- callbacks ---------------------------------------------------------------
 
-void op_init(void*, fuse_conn_info* conn) {
+void op_init(void* userdata, fuse_conn_info* conn) {
   // Only ask for what the kernel offers: libfuse aborts INIT otherwise.
-  unsigned want =
-      FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+  // AUTO_INVAL_DATA: a read checks the attributes once their timeout (never
+  // past the lease) ran out, and drops pages if mtime or size moved; so
+  // cached pages are never trusted past the lease either.
+  unsigned want = FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS |
+                  FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_EXPIRE_ONLY;
   conn->want |= want & conn->capable;
   // The kernel would trust its own size/mtime over the server's even after
   // invalidation (DESIGN §4); small writes are batched by us later instead.
@@ -167,13 +209,17 @@ void op_init(void*, fuse_conn_info* conn) {
   conn->max_write = k_max_write;
   conn->max_readahead = k_read_ahead_kb * 1024;  // the bdi was raised to match in mount()
   conn->max_background = k_max_background;
+  static_cast<Session*>(userdata)->set_expire_only((conn->want & FUSE_CAP_EXPIRE_ONLY) != 0);
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   guard(req, [&] {
-    auto r = self(req).call<proto::Entry>(proto::Op::Lookup, parent, proto::NameReq{parent, name});
+    Session& s = self(req);
+    uint64_t gen = s.generation();
+    auto r = s.call<proto::Entry>(proto::Op::Lookup, parent, proto::NameReq{parent, name});
+    if (!r && r.error().code == ENOENT) return s.reply_negative(req, gen);
     if (!r) return reply_err(req, r.error());
-    self(req).reply_entry(req, *r);
+    s.reply_entry(req, *r, gen);
   });
 }
 
@@ -197,20 +243,20 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   guard(req, [&] {
+    uint64_t gen = self(req).generation();
     auto r = self(req).call<proto::Attr>(proto::Op::Getattr, ino, proto::NodeReq{ino});
     if (!r) return reply_err(req, r.error());
-    auto st = self(req).stat_of(*r, ino);
-    fuse_reply_attr(req, &st, k_attr_timeout);
+    self(req).reply_attr(req, *r, ino, gen);
   });
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   guard(req, [&] {
     auto q = to_setattr(ino, fh_of(fi), *attr, static_cast<uint32_t>(to_set), self(req).ids());
+    uint64_t gen = self(req).generation();
     auto r = self(req).call<proto::Attr>(proto::Op::Setattr, ino, q);
     if (!r) return reply_err(req, r.error());
-    auto st = self(req).stat_of(*r, ino);
-    fuse_reply_attr(req, &st, k_attr_timeout);
+    self(req).reply_attr(req, *r, ino, gen);
   });
 }
 
@@ -224,18 +270,20 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
   guard(req, [&] {
+    uint64_t gen = self(req).generation();
     auto r =
         self(req).call<proto::Entry>(proto::Op::Mknod, parent, proto::MknodReq{parent, name, mode, rdev});
     if (!r) return reply_err(req, r.error());
-    self(req).reply_entry(req, *r);
+    self(req).reply_entry(req, *r, gen);
   });
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   guard(req, [&] {
+    uint64_t gen = self(req).generation();
     auto r = self(req).call<proto::Entry>(proto::Op::Mkdir, parent, proto::MknodReq{parent, name, mode, 0});
     if (!r) return reply_err(req, r.error());
-    self(req).reply_entry(req, *r);
+    self(req).reply_entry(req, *r, gen);
   });
 }
 
@@ -255,9 +303,10 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
   guard(req, [&] {
+    uint64_t gen = self(req).generation();
     auto r = self(req).call<proto::Entry>(proto::Op::Symlink, parent, proto::SymlinkReq{parent, name, link});
     if (!r) return reply_err(req, r.error());
-    self(req).reply_entry(req, *r);
+    self(req).reply_entry(req, *r, gen);
   });
 }
 
@@ -277,9 +326,10 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   guard(req, [&] {
+    uint64_t gen = self(req).generation();
     auto r = self(req).call<proto::Entry>(proto::Op::Link, ino, proto::LinkReq{ino, newparent, newname});
     if (!r) return reply_err(req, r.error());
-    self(req).reply_entry(req, *r);
+    self(req).reply_entry(req, *r, gen);
   });
 }
 
@@ -289,7 +339,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
                                           proto::OpenReq{ino, static_cast<uint32_t>(fi->flags)});
     if (!r) return reply_err(req, r.error());
     fi->fh = r->fh;
-    fi->keep_cache = 0;  // close-to-open: drop cached data at each open
+    // Pages cached under the lease stay: the server invalidates them when
+    // the file changes. Without a lease, drop them (close-to-open).
+    fi->keep_cache = self(req).lease_valid() ? 1 : 0;
     fuse_reply_open(req, fi);
   });
 }
@@ -349,8 +401,7 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto r = self(req).call<proto::FhRep>(proto::Op::Opendir, ino, proto::NodeReq{ino});
     if (!r) return reply_err(req, r.error());
     fi->fh = r->fh;
-    fi->keep_cache = 0;
-    fi->cache_readdir = 0;
+    fi->keep_cache = fi->cache_readdir = self(req).lease_valid() ? 1 : 0;
     fuse_reply_open(req, fi);
   });
 }
@@ -363,15 +414,18 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
   guard(req, [&] {
     Session& s = self(req);
     proto::ReaddirReq q{fi->fh, static_cast<uint64_t>(off), readdir_max_entries(size, mode)};
+    uint64_t gen = s.generation();
     auto r = s.call<proto::ReaddirRep>(proto::Op::Readdirplus, ino, q);
     if (!r) return reply_err(req, r.error());
     const auto& es = r->entries;
     size_t fit = entries_that_fit(es, size, mode);
     std::vector<char> buf(size);
     size_t used = 0;
+    auto guard = s.reply_guard();
+    double timeout = s.timeout_for(gen);
     for (size_t i = 0; i < fit; ++i) {
       const auto& d = es[i];
-      auto p = s.entry_param(d.entry);
+      auto p = s.entry_param(d.entry, timeout);
       if (d.entry.nodeid == 0 && d.name == ".") p.attr.st_ino = ino;
       auto next = static_cast<off_t>(d.next_offset);
       size_t n = mode == DirMode::Plus
@@ -423,12 +477,16 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   guard(req, [&] {
     Session& s = self(req);
     proto::CreateReq q{parent, name, mode, static_cast<uint32_t>(fi->flags)};
+    uint64_t gen = s.generation();
     auto r = s.call<proto::CreateRep>(proto::Op::Create, parent, q);
     if (!r) return reply_err(req, r.error());
     fi->fh = r->fh;
-    fi->keep_cache = 0;
-    auto p = s.entry_param(r->entry);
-    if (fuse_reply_create(req, &p, fi) != 0) {  // aborted: the kernel holds neither
+    fi->keep_cache = s.lease_valid() ? 1 : 0;
+    auto guard = s.reply_guard();
+    auto p = s.entry_param(r->entry, s.timeout_for(gen));
+    int rc = fuse_reply_create(req, &p, fi);
+    guard.unlock();
+    if (rc != 0) {  // aborted: the kernel holds neither
       s.forget({{r->entry.nodeid, 1}});
       (void)s.call<proto::Empty>(proto::Op::Release, r->entry.nodeid, proto::FhReq{r->fh});
     }
@@ -485,8 +543,25 @@ Result<void> Session::mount() {
   return {};
 }
 
+int Session::apply(const proto::InvalItem& item) {
+  switch (static_cast<proto::InvalKind>(item.kind)) {
+    case proto::InvalKind::Inode:
+      return fuse_lowlevel_notify_inval_inode(m_se, item.nodeid, 0, 0);
+    case proto::InvalKind::Entry:
+      // Expiring keeps what is mounted on the entry (keep-local subtrees,
+      // the job's own mounts); the next walk through it asks the server.
+      if (m_expire_only)
+        return fuse_lowlevel_notify_expire_entry(m_se, item.nodeid, item.name.c_str(), item.name.size(),
+                                                 FUSE_LL_EXPIRE_ONLY);
+      return fuse_lowlevel_notify_inval_entry(m_se, item.nodeid, item.name.c_str(), item.name.size());
+  }
+  return -EINVAL;
+}
+
 void Session::start() {
   assert(m_se && !m_loop.joinable() && "start() needs a mount() and runs once");
+  m_inval.start([this](const proto::InvalItem& item) { return apply(item); });
+  if (!m_lease.start()) m_log->info("no lease from the head node yet: caching nothing until it renews");
   m_loop = std::thread([this] {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(cfg, 0);
@@ -500,6 +575,10 @@ void Session::start() {
 
 void Session::unmount() {
   if (!m_se) return;
+  // 0. Coherence first, while the loop still serves: an invalidation
+  // waiting on a page lock needs the READ in flight to be answered.
+  m_lease.stop();
+  m_inval.stop();
   // 1. Loop threads stop taking requests.
   fuse_session_exit(m_se);
   // 2. Lazy unmount: new opens fail at once, open files keep working.
@@ -542,6 +621,7 @@ Client::~Client() { unmount(); }
 Result<void> Client::mount() { return m_session->mount(); }
 void Client::start() { m_session->start(); }
 void Client::unmount() { m_session->unmount(); }
+void Client::on_invalidate(uint64_t id, Bytes payload) { m_session->on_invalidate(id, std::move(payload)); }
 
 // ---- the ops table -------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 // The FUSE low-level client of the target: every kernel request on the
 // mount becomes the protocol request of the same name on a Connection to
 // the head node's file server (DESIGN §4). Keeps no inode table: kernel
-// nodeids are the server's. Not the server (headnode/) nor the namespace
+// nodeids are the server's. Caches in the kernel (keep_cache, long entry
+// and attribute timeouts, negative entries) as long as its lease holds and
+// drops what the server invalidates (lease.h). Not the server (headnode/) nor the namespace
 // and bind-mount setup around it (target/).
 #pragma once
 
@@ -20,7 +22,8 @@ struct MountOptions {
   std::string mountpoint;               ///< existing empty directory
   uint32_t head_uid = 0, head_gid = 0;  ///< shown as the local (target) uid/gid, and mapped back in chown
   int threads = 8;                      ///< max idle threads of the multithreaded session loop
-  std::chrono::milliseconds timeout{60000};  ///< per request; expiry → EIO to the caller (never hang)
+  std::chrono::milliseconds timeout{60000};  ///< per request (the grace period); expiry → EIO to the caller (never hang)
+  std::chrono::milliseconds lease{30000};    ///< lease term: the longest the kernel trusts its cache unrenewed
   std::string fsname = "mrc";                ///< shown in /proc/mounts as "mrc" type fuse.mrc
 };
 
@@ -40,8 +43,13 @@ class Client {
   /// read_ahead_kb to 1024 (/sys/class/bdi/<maj:min>/read_ahead_kb, ignore
   /// failure) and max_background. Errors name the cause.
   [[nodiscard]] Result<void> mount();
-  /// Runs the multithreaded session loop on a background thread.
+  /// Runs the multithreaded session loop on a background thread, renews
+  /// the lease (once at once, then every third of its term) and applies
+  /// invalidations.
   void start();
+  /// An Invalidate request from the head (on the connection's reader
+  /// thread; never blocks). Safe before mount(): acknowledged at once.
+  void on_invalidate(uint64_t id, Bytes payload);
   /// Ends the loop and unmounts (lazily if busy); joins the thread. Idempotent.
   void unmount();
 

@@ -103,6 +103,10 @@ const char* op_name(proto::Op op) {
       return "flush";
     case proto::Op::Release:
       return "release";
+    case proto::Op::Renew:
+      return "renew";
+    case proto::Op::Invalidate:
+      return "invalidate";
   }
   return "?";
 }

@@ -100,6 +100,7 @@ constexpr OpEntry k_ops[] = {
     entry<&Ops::fsync, Mutates::No>(Op::Fsync, "fsync"),
     entry<&Ops::flush, Mutates::No>(Op::Flush, "flush"),
     entry<&Ops::release, Mutates::No>(Op::Release, "release"),
+    entry<&Ops::renew, Mutates::No>(Op::Renew, "renew"),
 };
 
 /// The table indexed by op code; null for codes no entry serves.
@@ -115,26 +116,38 @@ const OpEntry* find_op(Op op) {
 
 }  // namespace
 
-FileServer::FileServer() : m_nodes(std::make_unique<NodeTable>()), m_log(logger("fileserver")) {}
-FileServer::~FileServer() = default;
+FileServer::FileServer(Membership member)
+    : m_nodes(std::make_unique<NodeTable>(member.coh, member.session)), m_log(logger("fileserver")) {}
+// m_ops refers to m_nodes: it goes first.
+FileServer::~FileServer() { m_ops.reset(); }
 
-Result<std::unique_ptr<FileServer>> FileServer::create(
-    const std::vector<proto::ExportSpec>& exports) {
-  std::unique_ptr<FileServer> fs(new FileServer());
-  std::vector<Export> roots;
+Result<std::unique_ptr<FileServer>> FileServer::create(const std::vector<proto::ExportSpec>& exports,
+                                                       Membership member) {
+  std::vector<UniqueFd> roots;
+  for (const auto& e : exports) {
+    if (e.path.empty() || e.path[0] != '/')
+      return fail(EINVAL, "export " + e.path + ": path is not absolute");
+    int fd = ::open(e.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return fail_errno("export " + e.path);
+    roots.emplace_back(fd);
+  }
+  return create(exports, std::move(roots), member);
+}
+
+Result<std::unique_ptr<FileServer>> FileServer::create(const std::vector<proto::ExportSpec>& exports,
+                                                       std::vector<UniqueFd> roots, Membership member) {
+  if (roots.size() != exports.size()) return fail(EINVAL, "one root fd per export needed");
+  std::unique_ptr<FileServer> fs(new FileServer(member));
+  std::vector<Export> table;
   for (size_t i = 0; i < exports.size(); ++i) {
     const auto& path = exports[i].path;
-    if (path.empty() || path[0] != '/')
-      return fail(EINVAL, "export " + path + ": path is not absolute");
-    int fd = ::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return fail_errno("export " + path);
-    UniqueFd root(fd);
-    auto st = stat_fd(root.get());
+    auto st = stat_fd(roots[i].get());
     if (!st) return fail(st.error().code, "export " + path + ": " + st.error().message);
-    uint64_t id = fs->m_nodes->add_pinned(std::move(root), *st, static_cast<uint32_t>(i));
-    roots.push_back(Export{path, exports[i].read_only != 0, id});
+    if (!S_ISDIR(st->st_mode)) return fail(ENOTDIR, "export " + path + ": not a directory");
+    uint64_t id = fs->m_nodes->add_pinned(std::move(roots[i]), *st, static_cast<uint32_t>(i));
+    table.push_back(Export{path, exports[i].read_only != 0, id});
   }
-  fs->m_ops = std::make_unique<Ops>(std::move(roots), *fs->m_nodes);
+  fs->m_ops = std::make_unique<Ops>(std::move(table), *fs->m_nodes, member);
   return fs;
 }
 

@@ -1,7 +1,8 @@
 // The head node's file server: serves the protocol's file-service ops
 // (proto/messages.h) on a set of exported directory trees, confined to
 // them, concurrently; and the Dispatcher that runs it on a Connection.
-// Not the transport, not caching/leases (DESIGN §4), not the FUSE client.
+// Coherence (leases, invalidation) is joined through a Membership and
+// lives in coherence.h. Not the transport, not the FUSE client.
 #pragma once
 
 #include <condition_variable>
@@ -14,8 +15,10 @@
 #include <utility>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/result.h"
 #include "common/zstd.h"
+#include "headnode/ops.h"
 #include "proto/connection.h"
 #include "proto/messages.h"
 
@@ -26,14 +29,19 @@ class logger;
 namespace mrc::headnode {
 
 class NodeTable;
-class Ops;
 
 class FileServer {
  public:
   /// Opens every export root (O_PATH|O_DIRECTORY, path must be absolute,
   /// exist, be a directory). Errors: the errno with a message naming the
   /// path. Export i is entry "i" of the root nodeid 1.
-  static Result<std::unique_ptr<FileServer>> create(const std::vector<proto::ExportSpec>& exports);
+  static Result<std::unique_ptr<FileServer>> create(const std::vector<proto::ExportSpec>& exports,
+                                                    Membership member = {});
+  /// The same with the export roots already open (O_PATH or O_RDONLY
+  /// directories, one per export, e.g. passed by another process): paths
+  /// are then only names, resolved by whoever opened the fds.
+  static Result<std::unique_ptr<FileServer>> create(const std::vector<proto::ExportSpec>& exports,
+                                                    std::vector<UniqueFd> roots, Membership member);
   ~FileServer();
   FileServer(const FileServer&) = delete;
   FileServer& operator=(const FileServer&) = delete;
@@ -57,7 +65,7 @@ class FileServer {
   size_t node_count() const;
 
  private:
-  FileServer();
+  explicit FileServer(Membership member);
   friend class Dispatcher;
   /// handle() with the request id for the debug log line (0: none).
   std::pair<int, Bytes> serve(proto::Op op, std::span<const std::byte> payload, uint64_t id);

@@ -3,7 +3,17 @@
 
 #include <mutex>
 
+#include "headnode/coherence.h"
+
 namespace mrc::headnode {
+
+NodeTable::NodeTable(Coherence* coh, uint32_t session) : m_coh(coh), m_session(session) {}
+
+NodeTable::~NodeTable() {
+  if (!m_coh) return;
+  std::unique_lock lk(m_mu);
+  for (auto& [id, slot] : m_nodes) m_coh->remove_node(*slot.node);
+}
 
 uint64_t NodeTable::add_pinned(UniqueFd fd, const struct stat& st, uint32_t export_idx) {
   auto n = std::make_shared<Node>();
@@ -11,9 +21,11 @@ uint64_t NodeTable::add_pinned(UniqueFd fd, const struct stat& st, uint32_t expo
   n->dev = st.st_dev;
   n->ino = st.st_ino;
   n->export_idx = export_idx;
+  n->session = m_session;
   std::unique_lock lk(m_mu);
   n->nodeid = m_next++;
   m_by_inode[{n->dev, n->ino, export_idx}] = n->nodeid;
+  if (m_coh) m_coh->add_node(*n);
   uint64_t id = n->nodeid;
   m_nodes[id] = Slot{std::move(n), 0, true};
   return id;
@@ -26,6 +38,7 @@ std::shared_ptr<const Node> NodeTable::intern(UniqueFd fd, const struct stat& st
   n->dev = st.st_dev;
   n->ino = st.st_ino;
   n->export_idx = export_idx;
+  n->session = m_session;
   std::shared_ptr<const Node> duplicate;  // declared before the lock: closes after the unlock
   std::unique_lock lk(m_mu);
   if (auto it = m_by_inode.find({n->dev, n->ino, export_idx}); it != m_by_inode.end()) {
@@ -37,7 +50,15 @@ std::shared_ptr<const Node> NodeTable::intern(UniqueFd fd, const struct stat& st
   n->nodeid = m_next++;
   m_by_inode.emplace(Key{n->dev, n->ino, export_idx}, n->nodeid);
   m_nodes.emplace(n->nodeid, Slot{n, 1, false});
+  if (m_coh) m_coh->add_node(*n);
   return n;
+}
+
+std::shared_ptr<const Node> NodeTable::find(dev_t dev, ino_t ino, uint32_t export_idx) const {
+  std::shared_lock lk(m_mu);
+  auto it = m_by_inode.find({dev, ino, export_idx});
+  if (it == m_by_inode.end()) return nullptr;
+  return m_nodes.at(it->second).node;
 }
 
 Result<std::shared_ptr<const Node>> NodeTable::get(uint64_t nodeid) const {
@@ -56,6 +77,7 @@ void NodeTable::forget(uint64_t nodeid, uint64_t nlookup) {
   s.nlookup = nlookup >= s.nlookup ? 0 : s.nlookup - nlookup;
   if (s.nlookup > 0) return;
   dropped = std::move(s.node);
+  if (m_coh) m_coh->remove_node(*dropped);
   m_by_inode.erase({dropped->dev, dropped->ino, dropped->export_idx});
   m_nodes.erase(it);
 }

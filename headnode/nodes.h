@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -21,19 +22,32 @@ namespace mrc::headnode {
 /// Export index of the synthetic root (it belongs to no export).
 inline constexpr uint32_t k_no_export = UINT32_MAX;
 
-/// One known inode. Immutable after creation, so holders of the
-/// shared_ptr use `fd` without a lock; it closes when the last holder
-/// (table or an in-flight request) lets go.
+class Coherence;
+
+/// One known inode of one session. Immutable after creation but for
+/// `cache`, so holders of the shared_ptr use `fd` without a lock; it
+/// closes when the last holder (table or an in-flight request) lets go.
 struct Node {
   uint64_t nodeid = 0;
   UniqueFd fd;  // O_PATH|O_NOFOLLOW on the inode itself
   dev_t dev = 0;
   ino_t ino = 0;
   uint32_t export_idx = k_no_export;
+  uint32_t session = 0;  // Coherence session id (0: none)
+  /// CacheBits the session's client may hold (coherence.h: hold()).
+  mutable std::atomic<uint8_t> cache{0};
 };
 
 class NodeTable {
  public:
+  /// A table of session `session`, indexing its nodes in `coh` (null: no
+  /// coherence, e.g. a lone server in tests).
+  explicit NodeTable(Coherence* coh = nullptr, uint32_t session = 0);
+  /// Takes every node out of the coherence index.
+  ~NodeTable();
+  NodeTable(const NodeTable&) = delete;
+  NodeTable& operator=(const NodeTable&) = delete;
+
   /// Adds a pinned node (an export root: never dropped by FORGET) and
   /// returns its nodeid.
   uint64_t add_pinned(UniqueFd fd, const struct stat& st, uint32_t export_idx);
@@ -42,6 +56,9 @@ class NodeTable {
   /// returns the existing node for (dev, ino, export) (then `fd` is
   /// closed) or a fresh one, and counts one lookup on it.
   std::shared_ptr<const Node> intern(UniqueFd fd, const struct stat& st, uint32_t export_idx);
+
+  /// The node of inode (dev, ino) in export `export_idx`, if known.
+  std::shared_ptr<const Node> find(dev_t dev, ino_t ino, uint32_t export_idx) const;
 
   /// The node for `nodeid`. Errors: ESTALE if unknown or forgotten.
   [[nodiscard]] Result<std::shared_ptr<const Node>> get(uint64_t nodeid) const;
@@ -61,6 +78,8 @@ class NodeTable {
   };
   using Key = std::tuple<dev_t, ino_t, uint32_t>;
 
+  Coherence* const m_coh;
+  const uint32_t m_session;
   mutable std::shared_mutex m_mu;  // guards m_nodes, m_by_inode, m_next
   std::unordered_map<uint64_t, Slot> m_nodes;
   std::map<Key, uint64_t> m_by_inode;

@@ -1,5 +1,7 @@
 // Namespace operations of the file server: lookup, attributes, directory
-// mutations, links, statfs; plus the read-only policy hook. Every name from
+// mutations, links, statfs; the read-only policy hook; and the coherence
+// calls: hold() before reading what a client caches, changed() after a
+// mutation, before its reply. Every name from
 // the wire goes through validate_name() and is resolved beneath its parent's
 // O_PATH fd; nothing here follows a symlink. File and directory handles are
 // in io.cc.
@@ -23,16 +25,34 @@ struct timespec now_realtime() {
   ::clock_gettime(CLOCK_REALTIME, &ts);
   return ts;
 }
-
-// Builds a Result<Empty> from a syscall's return value.
-Result<proto::Empty> check(int rc, const char* what) {
-  if (rc < 0) return fail_errno(what);
-  return proto::Empty{};
-}
 }  // namespace
 
-Ops::Ops(std::vector<Export> exports, NodeTable& nodes)
-    : m_exports(std::move(exports)), m_nodes(nodes), m_started(now_realtime()) {}
+Ops::Ops(std::vector<Export> exports, NodeTable& nodes, Membership member)
+    : m_exports(std::move(exports)), m_nodes(nodes), m_member(member), m_started(now_realtime()) {}
+
+// ---- coherence --------------------------------------------------------------
+
+void Ops::changed(std::initializer_list<const Node*> origins, std::initializer_list<Change> changes) {
+  if (m_member.coh) m_member.coh->changed(origins, changes);
+}
+
+std::optional<struct stat> Ops::peek(const Node& dir, const std::string& name) const {
+  struct stat st {};
+  if (::fstatat(dir.fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return std::nullopt;
+  return st;
+}
+
+std::shared_ptr<const Node> Ops::known(const std::optional<struct stat>& st, uint32_t export_idx) const {
+  return st ? m_nodes.find(st->st_dev, st->st_ino, export_idx) : nullptr;
+}
+
+Result<proto::Empty> Ops::renew(const proto::Empty&) {
+  // No coherence, no leases: the client then caches nothing (close-to-open).
+  if (!m_member.coh) return fail(ENOSYS, "this server grants no leases");
+  if (!m_member.coh->settle(m_member.session, Coherence::Clock::now() + m_member.lease))
+    return fail(ESTALE, "lease not renewed: invalidations unacknowledged or lease revoked");
+  return proto::Empty{};
+}
 
 // ---- policy ---------------------------------------------------------------
 
@@ -76,9 +96,17 @@ Result<std::shared_ptr<const Node>> Ops::node(uint64_t nodeid) const { return m_
 
 Result<proto::Entry> Ops::entry_for(UniqueFd fd, uint32_t export_idx,
                                     std::shared_ptr<const Node>* node) {
-  auto st = stat_fd(fd.get());
-  if (!st) return tl::unexpected(st.error());
-  auto n = m_nodes.intern(std::move(fd), *st, export_idx);
+  auto id = stat_fd(fd.get());
+  if (!id) return tl::unexpected(id.error());
+  auto n = m_nodes.intern(std::move(fd), *id, export_idx);
+  // The attributes the client will cache are read after hold(): the first
+  // stat only named the inode.
+  hold(*n, k_cache_attr);
+  auto st = stat_fd(n->fd.get());
+  if (!st) {
+    m_nodes.forget(n->nodeid, 1);
+    return tl::unexpected(st.error());
+  }
   proto::Entry e;
   e.nodeid = n->nodeid;
   e.attr = to_attr(*st);
@@ -88,6 +116,7 @@ Result<proto::Entry> Ops::entry_for(UniqueFd fd, uint32_t export_idx,
 
 Result<proto::Entry> Ops::lookup_in(const Node& parent, const std::string& name) {
   if (auto v = validate_name(name); !v) return tl::unexpected(v.error());
+  hold(parent, k_cache_entries);  // the client caches the name, found or not
   auto fd = open_beneath(parent.fd.get(), name);
   if (!fd) return tl::unexpected(fd.error());
   return entry_for(std::move(*fd), parent.export_idx);
@@ -133,6 +162,7 @@ Result<proto::Attr> Ops::getattr(const proto::NodeReq& r) {
   if (r.nodeid == proto::k_root_nodeid) return root_attr();
   auto n = node(r.nodeid);
   if (!n) return tl::unexpected(n.error());
+  hold(**n, k_cache_attr);
   auto st = stat_fd((*n)->fd.get());
   if (!st) return tl::unexpected(st.error());
   return to_attr(*st);
@@ -188,6 +218,8 @@ Result<proto::Attr> Ops::setattr(const proto::SetattrReq& r) {
     if (::utimensat(fd, "", ts, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
       return fail_errno("utimensat");
   }
+  changed({n->get()}, {inode_of(**n)});
+  hold(**n, k_cache_attr);  // the client caches the attributes we return
   auto fresh = stat_fd(fd);
   if (!fresh) return tl::unexpected(fresh.error());
   return to_attr(*fresh);
@@ -198,6 +230,7 @@ Result<proto::Entry> Ops::mkdir(const proto::MknodReq& r) {
   if (!p) return tl::unexpected(p.error());
   if (auto v = validate_name(r.name); !v) return tl::unexpected(v.error());
   if (::mkdirat((*p)->fd.get(), r.name.c_str(), r.mode & 07777) < 0) return fail_errno("mkdir");
+  changed({p->get()}, {entry_of(**p, r.name), inode_of(**p)});
   return lookup_in(**p, r.name);
 }
 
@@ -207,6 +240,7 @@ Result<proto::Entry> Ops::mknod(const proto::MknodReq& r) {
   if (auto v = validate_name(r.name); !v) return tl::unexpected(v.error());
   if (::mknodat((*p)->fd.get(), r.name.c_str(), r.mode, static_cast<dev_t>(r.rdev)) < 0)
     return fail_errno("mknod");
+  changed({p->get()}, {entry_of(**p, r.name), inode_of(**p)});
   return lookup_in(**p, r.name);
 }
 
@@ -218,6 +252,7 @@ Result<proto::Entry> Ops::symlink(const proto::SymlinkReq& r) {
   if (r.target.find('\0') != std::string::npos) return fail(EINVAL, "symlink target has NUL");
   if (::symlinkat(r.target.c_str(), (*p)->fd.get(), r.name.c_str()) < 0)
     return fail_errno("symlink");
+  changed({p->get()}, {entry_of(**p, r.name), inode_of(**p)});
   return lookup_in(**p, r.name);
 }
 
@@ -232,6 +267,7 @@ Result<proto::Entry> Ops::link(const proto::LinkReq& r) {
   if (::linkat(AT_FDCWD, proc_path((*n)->fd.get()).c_str(), (*p)->fd.get(), r.newname.c_str(),
                AT_SYMLINK_FOLLOW) < 0)
     return fail_errno("link");
+  changed({p->get(), n->get()}, {entry_of(**p, r.newname), inode_of(**p), inode_of(**n)});
   return lookup_in(**p, r.newname);
 }
 
@@ -239,14 +275,26 @@ Result<proto::Empty> Ops::unlink(const proto::NameReq& r) {
   auto p = node(r.parent);
   if (!p) return tl::unexpected(p.error());
   if (auto v = validate_name(r.name); !v) return tl::unexpected(v.error());
-  return check(::unlinkat((*p)->fd.get(), r.name.c_str(), 0), "unlink");
+  return remove(**p, r.name, 0);
 }
 
 Result<proto::Empty> Ops::rmdir(const proto::NameReq& r) {
   auto p = node(r.parent);
   if (!p) return tl::unexpected(p.error());
   if (auto v = validate_name(r.name); !v) return tl::unexpected(v.error());
-  return check(::unlinkat((*p)->fd.get(), r.name.c_str(), AT_REMOVEDIR), "rmdir");
+  return remove(**p, r.name, AT_REMOVEDIR);
+}
+
+Result<proto::Empty> Ops::remove(const Node& dir, const std::string& name, int flags) {
+  auto victim = peek(dir, name);
+  if (::unlinkat(dir.fd.get(), name.c_str(), flags) < 0)
+    return fail_errno(flags ? "rmdir" : "unlink");
+  auto mine = known(victim, dir.export_idx);
+  if (victim)
+    changed({&dir, mine.get()}, {entry_of(dir, name), inode_of(dir), inode_of(*victim)});
+  else
+    changed({&dir}, {entry_of(dir, name), inode_of(dir)});
+  return proto::Empty{};
 }
 
 Result<proto::Empty> Ops::rename(const proto::RenameReq& r) {
@@ -258,9 +306,17 @@ Result<proto::Empty> Ops::rename(const proto::RenameReq& r) {
   if (!np) return tl::unexpected(np.error());
   if (auto v = validate_name(r.name); !v) return tl::unexpected(v.error());
   if (auto v = validate_name(r.newname); !v) return tl::unexpected(v.error());
-  return check(
-      ::renameat2((*p)->fd.get(), r.name.c_str(), (*np)->fd.get(), r.newname.c_str(), r.flags),
-      "rename");
+  auto moved = peek(**p, r.name), replaced = peek(**np, r.newname);
+  if (::renameat2((*p)->fd.get(), r.name.c_str(), (*np)->fd.get(), r.newname.c_str(), r.flags) < 0)
+    return fail_errno("rename");
+  auto m1 = known(moved, (*p)->export_idx), m2 = known(replaced, (*np)->export_idx);
+  std::vector<Change> changes{entry_of(**p, r.name), entry_of(**np, r.newname), inode_of(**p),
+                              inode_of(**np)};
+  if (moved) changes.push_back(inode_of(*moved));
+  if (replaced) changes.push_back(inode_of(*replaced));
+  const Node* origins[] = {p->get(), np->get(), m1.get(), m2.get()};
+  if (m_member.coh) m_member.coh->changed(origins, changes);
+  return proto::Empty{};
 }
 
 Result<proto::ReadlinkRep> Ops::readlink(const proto::NodeReq& r) {

@@ -7,14 +7,18 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "common/fd.h"
 #include "common/result.h"
+#include "headnode/coherence.h"
 #include "headnode/nodes.h"
 #include "proto/messages.h"
 
@@ -54,10 +58,27 @@ class HandleTable {
   uint64_t m_next = 1;  // never reused
 };
 
+/// The Change that drops a client's attributes and data of an inode.
+inline Change inode_of(const Node& n) { return Change{proto::InvalKind::Inode, n.dev, n.ino, {}}; }
+inline Change inode_of(const struct stat& st) {
+  return Change{proto::InvalKind::Inode, st.st_dev, st.st_ino, {}};
+}
+/// The Change that drops a client's dentry `name` (positive or negative) in `dir`.
+inline Change entry_of(const Node& dir, const std::string& name) {
+  return Change{proto::InvalKind::Entry, dir.dev, dir.ino, name};
+}
+
+/// How a session takes part in coherence: null `coh` for none.
+struct Membership {
+  Coherence* coh = nullptr;
+  uint32_t session = 0;
+  std::chrono::milliseconds lease{30000};  // the client's lease term
+};
+
 class Ops {
  public:
   /// `exports[i].nodeid` must already be pinned in `nodes`.
-  Ops(std::vector<Export> exports, NodeTable& nodes);
+  Ops(std::vector<Export> exports, NodeTable& nodes, Membership member = {});
 
   // Namespace ops (ops.cc). Every Entry returned counts one lookup.
   Result<proto::Entry> lookup(const proto::NameReq& r);
@@ -72,6 +93,10 @@ class Ops {
   Result<proto::Empty> rename(const proto::RenameReq& r);
   Result<proto::ReadlinkRep> readlink(const proto::NodeReq& r);
   Result<proto::StatfsRep> statfs(const proto::NodeReq& r);
+  /// Lease renewal: ok once every invalidation sent to this session so far
+  /// is acknowledged. Errors: ETIMEDOUT if that takes a lease term, ESTALE
+  /// if the session's lease was revoked.
+  Result<proto::Empty> renew(const proto::Empty& r);
 
   // Handle ops (io.cc).
   Result<proto::FhRep> open(const proto::OpenReq& r);
@@ -115,11 +140,21 @@ class Ops {
   /// Entry of the root's child `name` ("0", "1", ...). Errors: ENOENT.
   Result<proto::Entry> lookup_export(const std::string& name);
   proto::Attr root_attr() const;
+  /// unlinkat(dir, name, flags) and its invalidations.
+  Result<proto::Empty> remove(const Node& dir, const std::string& name, int flags);
+  /// Tells the other holders (Coherence::changed); no-op without coherence.
+  void changed(std::initializer_list<const Node*> origins, std::initializer_list<Change> changes);
+  /// The (dev, ino) of `name` beneath `dir`, not following a symlink, for
+  /// the invalidation of what an unlink or rename is about to replace.
+  std::optional<struct stat> peek(const Node& dir, const std::string& name) const;
+  /// This session's node for the inode of `st` in `export_idx`, if any.
+  std::shared_ptr<const Node> known(const std::optional<struct stat>& st, uint32_t export_idx) const;
   Result<proto::ReaddirRep> readdir_root(uint64_t offset, uint32_t max);
 
   const std::vector<Export> m_exports;  // immutable after construction
   NodeTable& m_nodes;                   // internally locked
   HandleTable m_handles;                // internally locked
+  const Membership m_member;
   const struct timespec m_started;      // the synthetic root's times
 };
 

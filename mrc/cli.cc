@@ -55,6 +55,15 @@ Options parse_cli(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "only errors on stderr");
   app.add_option("--target-binary", o.target_binary, "the mrc-target to run or upload (default: beside mrc)")
       ->type_name("FILE");
+  app.add_option("--lease", o.lease_s,
+                 "lease term, s: how long the target trusts its cache without hearing from here; "
+                 "also the longest a change waits for a silent target (default 30)")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->type_name("SECONDS");
+  app.add_option("--grace", o.grace_s,
+                 "a file request unanswered this long fails with EIO on the target, s (default 60)")
+      ->check(CLI::Range(0.5, 86400.0))
+      ->type_name("SECONDS");
   app.add_option("destination", o.destination, "local, or [user@]host[:port]")->required();
   app.footer("Everything after the destination is the command and its arguments.");
   // Repeatable options take one value per occurrence (ssh-like), so that

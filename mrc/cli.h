@@ -26,6 +26,8 @@ struct Options {
   bool no_env = false;
   int verbosity = 0;  // -v count, -q gives -1
   std::string target_binary;  // --target-binary: the mrc-target to run/upload
+  double lease_s = 30;        // --lease: the target's lease term, s (DESIGN §4)
+  double grace_s = 60;        // --grace: a file request unanswered this long fails, s (DESIGN §6)
 };
 
 /// Parses argv. Prints help/version and exits 0 for --help/--version;

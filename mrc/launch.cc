@@ -15,7 +15,10 @@
 #include <optional>
 
 #include "common/log.h"
-#include "headnode/fileserver.h"
+#include <fcntl.h>
+
+#include "headnode/coherence.h"
+#include "headnode/session.h"
 #include "mrc/ssh.h"
 #include "mrc/stdio.h"
 #include "mrc/transport.h"
@@ -116,7 +119,21 @@ proto::JobSpec make_job_spec(const Options& o, std::vector<proto::ExportSpec> ex
   spec.head_gid = ::getgid();
   spec.verbosity = o.verbosity;
   spec.zstd_level = zstd_level(o);
+  spec.lease_ms = static_cast<uint32_t>(o.lease_s * 1000);
+  spec.grace_ms = static_cast<uint32_t>(o.grace_s * 1000);
   return spec;
+}
+
+/// Opens every export root now, so a missing or vanished one stops us
+/// before anything runs.
+std::vector<UniqueFd> open_exports(const std::vector<proto::ExportSpec>& exports) {
+  std::vector<UniqueFd> roots;
+  for (const auto& e : exports) {
+    int fd = ::open(e.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw Fatal("export " + e.path + ": " + std::strerror(errno));
+    roots.emplace_back(fd);
+  }
+  return roots;
 }
 
 /// What the relay learns from the target; guarded by mu.
@@ -139,11 +156,12 @@ int launch(const Options& o) {
   // 1. Exports and the job spec, checked before anything runs.
   auto spec = make_job_spec(o, resolve_exports(o));
 
-  // 2. The file server over the exports. Modes arrive already masked by
-  // the job's umask on the target, so ours must not mask them again.
+  // 2. The export roots, opened before anything runs. Modes arrive
+  // already masked by the job's umask on the target, so ours must not
+  // mask them again.
   spec.umask = ::umask(0);
-  auto fs = headnode::FileServer::create(spec.exports);
-  if (!fs) throw Fatal(fs.error().message);
+  auto roots = open_exports(spec.exports);
+  headnode::Coherence coherence;
 
   // 3. Start mrc-target (local child, or over SSH) and check its handshake.
   TargetLink link = o.destination == "local" ? start_local(o) : start_ssh(o);
@@ -151,9 +169,19 @@ int launch(const Options& o) {
   // 4. One framed connection carries file service, stdio and control.
   int in_fd = ::dup(link.fd.get());
   proto::Connection conn(UniqueFd(in_fd), std::move(link.fd), spec.zstd_level);
-  headnode::Dispatcher dispatcher(**fs, conn, k_server_threads);
-  HeadStdio stdio(conn, spec.pty && ::isatty(0));
   Outcome out;
+  headnode::Session::Options so;
+  so.name = link.peer;
+  so.lease = std::chrono::milliseconds(spec.lease_ms);
+  so.threads = k_server_threads;
+  so.on_revoked = [&](const std::string& why) {
+    std::lock_guard lk(out.mu);
+    if (!out.exit && !out.fatal) out.fatal = why;
+    out.cv.notify_all();
+  };
+  auto session = headnode::Session::create(coherence, conn, spec.exports, std::move(roots), so);
+  if (!session) throw Fatal(session.error().message);
+  HeadStdio stdio(conn, spec.pty && ::isatty(0));
   auto on_control = [&](proto::Ctl op, Bytes p) {
     switch (op) {
       case proto::Ctl::StreamData:
@@ -164,7 +192,7 @@ int launch(const Options& o) {
         if (auto m = proto::decode<proto::StreamAckMsg>(p)) stdio.on_stdin_ack(m->bytes);
         return;
       case proto::Ctl::Forget:
-        if (auto m = proto::decode<proto::ForgetMsg>(p)) (*fs)->forget(*m);
+        (*session)->on_forget(p);
         return;
       case proto::Ctl::JobExit: {
         std::lock_guard lk(out.mu);
@@ -187,7 +215,7 @@ int launch(const Options& o) {
         return;  // StreamClose: nothing to do on the head
     }
   };
-  conn.start({.on_request = [&](proto::Op op, uint64_t id, Bytes p) { dispatcher.on_request(op, id, std::move(p)); },
+  conn.start({.on_request = [&](proto::Op op, uint64_t id, Bytes p) { (*session)->on_request(op, id, std::move(p)); },
               .on_control = on_control,
               .on_closed = [&](const std::string& why) {
                 std::lock_guard lk(out.mu);
@@ -206,7 +234,7 @@ int launch(const Options& o) {
   stdio.stop();
 
   // 6. The job's writes reach the head node's disk before we report.
-  if (auto r = (*fs)->sync(); !r) logger("launch")->warn("sync of the exports failed: {}", r.error().message);
+  if (auto r = (*session)->server().sync(); !r) logger("launch")->warn("sync of the exports failed: {}", r.error().message);
   conn.close("job finished");
   conn.join();  // no callback runs after this: the dispatcher can go
   if (link.local_pid > 0) ::waitpid(link.local_pid, nullptr, 0);

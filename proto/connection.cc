@@ -31,27 +31,41 @@ void Connection::start(Handlers h) {
 }
 
 Result<Bytes> Connection::call(Op op, const Bytes& req, std::chrono::milliseconds timeout) {
-  Pending p;
-  uint64_t id;
+  auto c = start_call(op, req);
+  return await(*c, std::chrono::steady_clock::now() + timeout);
+}
+
+std::shared_ptr<Connection::Call> Connection::start_call(Op op, const Bytes& req) {
+  auto c = std::make_shared<Call>();
+  c->op = op;
   {
     std::lock_guard lk(m_mu);
-    if (m_closed) return fail(EIO, "connection closed: " + m_close_reason);
-    id = m_next_id++;
-    m_pending[id] = &p;
+    if (m_closed) {
+      c->done = true;
+      c->err = EIO;
+      return c;
+    }
+    c->id = m_next_id++;
+    m_pending[c->id] = c;
   }
-  if (!write_frame(Frame{FrameType::Request, static_cast<uint16_t>(op), id, req})) {
+  if (!write_frame(Frame{FrameType::Request, static_cast<uint16_t>(op), c->id, req})) {
     std::lock_guard lk(m_mu);
-    m_pending.erase(id);
-    return fail(EIO, "connection closed while sending");
+    m_pending.erase(c->id);
+    c->done = true;
+    c->err = EIO;
   }
+  return c;
+}
+
+Result<Bytes> Connection::await(Call& c, std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lk(m_mu);
-  if (!m_cv.wait_for(lk, timeout, [&] { return p.done; })) {
-    m_pending.erase(id);
-    return fail(ETIMEDOUT, "no reply to op " + std::to_string(static_cast<int>(op)) + " within " +
-                               std::to_string(timeout.count()) + " ms");
+  if (!m_cv.wait_until(lk, deadline, [&] { return c.done; })) {
+    m_pending.erase(c.id);
+    return fail(ETIMEDOUT, "no reply to op " + std::to_string(static_cast<int>(c.op)) + " in time");
   }
-  if (p.err) return fail(p.err, std::strerror(p.err));
-  return std::move(p.body);
+  if (c.err == EIO && m_closed) return fail(EIO, "connection closed: " + m_close_reason);
+  if (c.err) return fail(c.err, std::strerror(c.err));
+  return std::move(c.body);
 }
 
 void Connection::reply(Op op, uint64_t id, int err, const Bytes& body) {

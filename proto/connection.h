@@ -34,6 +34,14 @@ struct Handlers {
 
 class Connection {
  public:
+  struct Call {
+    Op op{};
+    uint64_t id = 0;
+    bool done = false;  // guarded by the Connection's m_mu
+    int err = 0;
+    Bytes body;
+  };
+
   /// `in`/`out` may be the same socket (pass a dup). `zstd_level` 0 turns
   /// compression off; otherwise payloads ≥ 512 bytes are compressed when
   /// that saves at least 1/8.
@@ -49,6 +57,15 @@ class Connection {
   /// errno (with strerror text); EIO if the connection closed; ETIMEDOUT
   /// after `timeout` (ms).
   [[nodiscard]] Result<Bytes> call(Op op, const Bytes& req, std::chrono::milliseconds timeout);
+
+  // Call: a request in flight, started by start_call(), collected by await().
+  /// Sends a request without waiting for its reply (so one thread can have
+  /// several calls out at once). Never null; a call started on a closed
+  /// connection completes at once with EIO.
+  [[nodiscard]] std::shared_ptr<Call> start_call(Op op, const Bytes& req);
+  /// Waits for the reply of `c` until `deadline`. Errors as call(); on
+  /// ETIMEDOUT the call is abandoned (a late reply is dropped).
+  [[nodiscard]] Result<Bytes> await(Call& c, std::chrono::steady_clock::time_point deadline);
 
   /// Typed call: encodes Req, decodes Rep (EPROTO if malformed).
   template <typename Rep, typename Req>
@@ -82,11 +99,6 @@ class Connection {
   uint64_t bytes_in() const { return m_bytes_in.load(); }
 
  private:
-  struct Pending {
-    bool done = false;
-    int err = 0;
-    Bytes body;
-  };
   void reader_loop();
   bool write_frame(const Frame& f);
   void finish(const std::string& reason);
@@ -101,7 +113,7 @@ class Connection {
 
   std::mutex m_mu;  // guards m_pending, m_next_id, m_close_reason
   std::condition_variable m_cv;
-  std::map<uint64_t, Pending*> m_pending;
+  std::map<uint64_t, std::shared_ptr<Call>> m_pending;
   uint64_t m_next_id = 1;
   std::string m_close_reason;
 

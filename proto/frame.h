@@ -14,7 +14,7 @@
 namespace mrc::proto {
 
 /// Protocol version spoken in the handshake line; peers must match exactly.
-inline constexpr int k_protocol_version = 1;
+inline constexpr int k_protocol_version = 2;  // 2: leases and invalidation
 /// Header size on the wire, bytes.
 inline constexpr size_t k_header_size = 16;
 /// Largest payload accepted, compressed or not, bytes: a 1 MiB read or a

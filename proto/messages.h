@@ -36,8 +36,16 @@ enum class Op : uint16_t {
   Fsync = 21,
   Flush = 22,
   Release = 23,
+  /// target → head: renew this client's lease (Empty → Empty). The reply
+  /// waits until every invalidation sent to the client before the request
+  /// arrived is acknowledged, so a client that ignores invalidations stops
+  /// being renewed (docs/design.md, "Leases").
+  Renew = 24,
+  /// head → target: drop cached state (InvalidateReq → Empty); the reply
+  /// is the acknowledgement, sent once the kernel has dropped it.
+  Invalidate = 25,
 };
-inline constexpr uint16_t k_op_first = 1, k_op_last = 23;
+inline constexpr uint16_t k_op_first = 1, k_op_last = 25;
 /// True if `op` is a Request op this version knows (2 is retired: Forget
 /// is a control message).
 bool is_known_op(uint16_t op);
@@ -211,6 +219,23 @@ struct StatfsRep {
     v(bsize); v(frsize); v(blocks); v(bfree); v(bavail); v(files); v(ffree); v(favail); v(namemax);
   }
 };
+/// What one invalidation drops in the client's kernel.
+enum class InvalKind : uint8_t {
+  Inode = 0,  ///< attributes and cached data (pages, readdir cache) of `nodeid`
+  Entry = 1,  ///< the name `name` in directory `nodeid`, positive or negative
+};
+inline constexpr uint8_t k_inval_kind_last = 1;
+struct InvalItem {
+  uint8_t kind = 0;  // InvalKind
+  uint64_t nodeid = 0;
+  std::string name;  // Entry only; empty for Inode
+  template <class V> void visit(V& v) { v(kind); v(nodeid); v(name); }
+};
+struct InvalidateReq {
+  std::vector<InvalItem> items;  // applied in order
+  template <class V> void visit(V& v) { v(items); }
+};
+
 struct FsyncReq {
   uint64_t fh = 0;
   uint8_t datasync = 0;
@@ -239,9 +264,12 @@ struct JobSpec {
   int32_t verbosity = 0;                // the target's log level (-v count)
   int32_t zstd_level = 1;               // for frames the target sends; 0 = off
   uint32_t umask = 022;                 // the job's umask: the head user's
+  uint32_t lease_ms = 30000;  // the client's lease term (DESIGN §4: 30 s, renewed every third)
+  uint32_t grace_ms = 60000;  // a request unanswered this long fails with EIO (DESIGN §6)
   template <class V> void visit(V& v) {
     v(argv); v(env); v(use_target_env); v(cwd); v(exports); v(keep_local); v(pty); v(rows);
-    v(cols); v(head_uid); v(head_gid); v(verbosity); v(zstd_level); v(umask);
+    v(cols); v(head_uid); v(head_gid); v(verbosity); v(zstd_level); v(umask); v(lease_ms);
+    v(grace_ms);
   }
 };
 

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -124,7 +126,15 @@ int serve(const ServeOptions& opts) {
   // dies, so they are never destroyed under them.
   Session& s = *new Session;
   proto::Connection& conn = *new proto::Connection(std::move(in), std::move(out), 1);
-  conn.start({.on_request = [&](proto::Op, uint64_t, Bytes) {},
+  // The head's invalidations go to the FUSE client once it exists; before
+  // that nothing is cached and they are acknowledged at once.
+  auto& fuse_ptr = *new std::atomic<fusefs::Client*>(nullptr);
+  conn.start({.on_request =
+                  [&](proto::Op op, uint64_t id, Bytes p) {
+                    if (op != proto::Op::Invalidate) return conn.reply(op, id, ENOSYS, {});
+                    if (auto* f = fuse_ptr.load()) return f->on_invalidate(id, std::move(p));
+                    conn.reply(op, id, 0, {});
+                  },
               .on_control = [&](proto::Ctl op, Bytes p) { on_control(s, op, p); },
               .on_closed = [&](const std::string& why) {
                 std::lock_guard lk(s.mu);
@@ -155,7 +165,10 @@ int serve(const ServeOptions& opts) {
   mo.mountpoint = view->fuse_dir();
   mo.head_uid = spec.head_uid;
   mo.head_gid = spec.head_gid;
+  mo.lease = std::chrono::milliseconds(std::max<uint32_t>(spec.lease_ms, 30));
+  mo.timeout = std::chrono::milliseconds(std::max<uint32_t>(spec.grace_ms, 100));
   fusefs::Client& fuse = *new fusefs::Client(conn, mo);
+  fuse_ptr = &fuse;
   if (auto r = fuse.mount(); !r) return report_fatal(conn, "FUSE mount failed: " + r.error().message);
   fuse.start();
 

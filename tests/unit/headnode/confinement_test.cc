@@ -118,8 +118,12 @@ TEST_F(FileServerTest, ReadOnlyExportRefusesEveryMutation) {
 TEST_F(FileServerTest, MalformedPayloadsGiveEproto) {
   for (uint16_t op = proto::k_op_first; op <= proto::k_op_last; ++op) {
     if (!proto::is_known_op(op)) continue;
+    // Renew's request is empty; Invalidate goes the other way (head → target).
+    if (op == static_cast<uint16_t>(Op::Renew) || op == static_cast<uint16_t>(Op::Invalidate)) continue;
     EXPECT_EQ(m_fs->handle(static_cast<Op>(op), {}).first, EPROTO) << "op " << op;
   }
+  EXPECT_EQ(m_fs->handle(Op::Renew, Bytes{std::byte{0}}).first, EPROTO);
+  EXPECT_EQ(m_fs->handle(Op::Invalidate, {}).first, ENOSYS);
   // Trailing bytes.
   Bytes p = proto::encode(proto::NodeReq{m_e0});
   p.push_back(std::byte{0});

@@ -52,7 +52,8 @@ void expect_eproto(const Result<M>& r, const std::string& what) {
 using Messages = ::testing::Types<Attr, Entry, NodeReq, NameReq, FhReq, SetattrReq, FhRep, ReaddirReq,
                                   DirEntry, ReaddirRep, OpenReq, ReadReq, DataRep, WriteReq, WriteRep,
                                   CreateReq, CreateRep, MknodReq, RenameReq, SymlinkReq, ReadlinkRep,
-                                  LinkReq, StatfsRep, FsyncReq, ExportSpec, JobSpec, SignalMsg,
+                                  LinkReq, StatfsRep, FsyncReq, InvalItem, InvalidateReq, ExportSpec,
+                                  JobSpec, SignalMsg,
                                   WinSizeMsg, StreamDataMsg, StreamCloseMsg, StreamAckMsg, JobExitMsg,
                                   FatalMsg, ForgetItem, ForgetMsg, JobStartedMsg>;
 
@@ -176,6 +177,8 @@ TEST(CodecWire, JobSpecFieldOrder) {
   s.verbosity = 2;
   s.zstd_level = 3;
   s.umask = 027;
+  s.lease_ms = 3000;
+  s.grace_ms = 5000;
   Bytes want = Wire()
                    .le<uint32_t>(1).str("ls")
                    .le<uint32_t>(2).str("A=1").str("B=2")
@@ -186,8 +189,18 @@ TEST(CodecWire, JobSpecFieldOrder) {
                    .le<uint8_t>(1).le<uint16_t>(24).le<uint16_t>(80)
                    .le<uint32_t>(1000).le<uint32_t>(100).le<int32_t>(2).le<int32_t>(3)
                    .le<uint32_t>(027)
+                   .le<uint32_t>(3000).le<uint32_t>(5000)
                    .bytes();
   EXPECT_EQ(encode(s), want);
+}
+
+TEST(CodecWire, InvalidateIsCountedItemsOfKindNodeName) {
+  InvalidateReq r{{{1, 7, "a.txt"}, {0, 9, ""}}};
+  EXPECT_EQ(encode(r), Wire()
+                           .le<uint32_t>(2)
+                           .le<uint8_t>(1).le<uint64_t>(7).str("a.txt")
+                           .le<uint8_t>(0).le<uint64_t>(9).str("")
+                           .bytes());
 }
 
 TEST(CodecWire, StreamMessagesHaveNoPadding) {

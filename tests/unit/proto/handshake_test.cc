@@ -24,7 +24,7 @@ std::string rejection(const std::string& line) {
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
 TEST(Handshake, ThisBuildSendsExactlyTheDocumentedLine) {
-  EXPECT_EQ(handshake_line(), "MRC 1 zstd,pty\n");
+  EXPECT_EQ(handshake_line(), "MRC 2 zstd,pty\n");
   EXPECT_LE(handshake_line().size(), k_max_handshake);
 }
 
@@ -38,13 +38,13 @@ TEST(Handshake, OwnLineParsesToItsCapabilities) {
 }
 
 TEST(Handshake, ParsesCapabilityNamesWithDigitsAndDashes) {
-  auto caps = parse_handshake("MRC 1 zstd,x-2,pty");
+  auto caps = parse_handshake("MRC 2 zstd,x-2,pty");
   ASSERT_TRUE(caps) << caps.error().message;
   EXPECT_EQ(*caps, (Caps{"zstd", "x-2", "pty"}));
 }
 
 TEST(Handshake, AcceptsEmptyCapabilityList) {
-  auto caps = parse_handshake("MRC 1 ");
+  auto caps = parse_handshake("MRC 2 ");
   ASSERT_TRUE(caps) << caps.error().message;
   EXPECT_TRUE(caps->empty());
 }
@@ -63,18 +63,18 @@ TEST(Handshake, RejectsEmptyLineQuotingIt) {
 TEST(Handshake, RejectsLowercaseOrUnspacedMagic) {
   EXPECT_EQ(rejection("mrc 1 zstd").find("<accepted>"), std::string::npos);
   EXPECT_EQ(rejection("MRC1 zstd").find("<accepted>"), std::string::npos);
-  EXPECT_EQ(rejection(" MRC 1 zstd").find("<accepted>"), std::string::npos);
+  EXPECT_EQ(rejection(" MRC 2 zstd").find("<accepted>"), std::string::npos);
 }
 
 TEST(Handshake, RejectsWrongVersionNamingBothVersions) {
-  std::string m = rejection("MRC 2 zstd,pty");
+  std::string m = rejection("MRC 3 zstd,pty");
   EXPECT_TRUE(contains(m, "version")) << m;
-  EXPECT_TRUE(contains(m, "speaks 2")) << m;
+  EXPECT_TRUE(contains(m, "speaks 3")) << m;
   EXPECT_TRUE(contains(m, "speaks " + std::to_string(k_protocol_version))) << m;
 }
 
 TEST(Handshake, RejectsMalformedVersion) {
-  for (const char* line : {"MRC  zstd", "MRC x zstd", "MRC -1 zstd", "MRC 1.0 zstd", "MRC 1234567 zstd"}) {
+  for (const char* line : {"MRC  zstd", "MRC x zstd", "MRC -1 zstd", "MRC 2.0 zstd", "MRC 2234567 zstd"}) {
     std::string m = rejection(line);
     EXPECT_TRUE(contains(m, "malformed handshake version")) << line << ": " << m;
     EXPECT_TRUE(contains(m, std::string("'") + line + "'")) << m;
@@ -82,14 +82,14 @@ TEST(Handshake, RejectsMalformedVersion) {
 }
 
 TEST(Handshake, RejectsLineWithoutCapabilityField) {
-  std::string m = rejection("MRC 1");
+  std::string m = rejection("MRC 2");
   EXPECT_TRUE(contains(m, "malformed handshake")) << m;
-  EXPECT_TRUE(contains(m, "'MRC 1'")) << m;
+  EXPECT_TRUE(contains(m, "'MRC 2'")) << m;
 }
 
 TEST(Handshake, RejectsBadCapabilityList) {
-  for (const char* line : {"MRC 1 zstd,,pty", "MRC 1 ,zstd", "MRC 1 ZSTD", "MRC 1 zstd pty", "MRC 1  zstd",
-                           "MRC 1 zstd;pty", "MRC 1 zstd,pty\r"}) {
+  for (const char* line : {"MRC 2 zstd,,pty", "MRC 2 ,zstd", "MRC 2 ZSTD", "MRC 2 zstd pty", "MRC 2  zstd",
+                           "MRC 2 zstd;pty", "MRC 2 zstd,pty\r"}) {
     std::string m = rejection(line);
     EXPECT_TRUE(contains(m, "malformed capability list")) << line << ": " << m;
   }
@@ -99,13 +99,13 @@ TEST(Handshake, RejectsBadCapabilityList) {
 // one; the parser rejects the latter but accepts the former. Fails today
 // (proto/handshake.cc: the final `cur` is only pushed when non-empty).
 TEST(Handshake, RejectsTrailingCommaInCapabilityList) {
-  std::string m = rejection("MRC 1 zstd,");
+  std::string m = rejection("MRC 2 zstd,");
   EXPECT_TRUE(contains(m, "malformed capability list")) << m;
 }
 
 TEST(Handshake, QuotesUnprintableBytesAsQuestionMarks) {
-  std::string m = rejection("MRC 1 zstd\r");
-  EXPECT_TRUE(contains(m, "'MRC 1 zstd?'")) << m;
+  std::string m = rejection("MRC 2 zstd\r");
+  EXPECT_TRUE(contains(m, "'MRC 2 zstd?'")) << m;
   m = rejection(std::string("\x1b[0mhello\0", 10));
   EXPECT_TRUE(contains(m, "'?[0mhello?'")) << m;
 }

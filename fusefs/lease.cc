@@ -1,0 +1,145 @@
+// Lease renewal thread and the invalidation thread of the FUSE client.
+#include "fusefs/lease.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "proto/codec.h"
+
+namespace mrc::fusefs {
+
+namespace {
+int64_t ns_of(Lease::Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+}  // namespace
+
+// ---- Lease ------------------------------------------------------------------
+
+Lease::Lease(proto::Connection& conn, std::chrono::milliseconds term) : m_conn(conn), m_term(term) {}
+
+Lease::~Lease() { stop(); }
+
+bool Lease::start() {
+  bool ok = renew_once();
+  m_thread = std::thread([this] { loop(); });
+  return ok;  // false also for a server without leases
+}
+
+void Lease::stop() {
+  {
+    std::lock_guard lk(m_mu);
+    m_stop = true;
+  }
+  m_cv.notify_all();
+  if (m_thread.joinable()) m_thread.join();
+}
+
+double Lease::cache_timeout() const {
+  int64_t until = m_until_ns.load();
+  if (until == 0) return 0;
+  double left = static_cast<double>(until - ns_of(Clock::now())) / 1e9;
+  double term = static_cast<double>(m_term.count()) / 1e3;
+  left -= term / 100;  // clock-rate margin
+  return std::clamp(left, 0.0, term);
+}
+
+bool Lease::renew_once() {
+  auto sent = Clock::now();
+  auto r = m_conn.call(proto::Op::Renew, {}, m_term);
+  if (!r) {
+    if (r.error().code == ENOSYS) {  // a server without leases: cache nothing, stop asking
+      std::lock_guard lk(m_mu);
+      m_stop = true;
+    } else if (!m_conn.closed()) {
+      logger("fusefs")->warn("lease not renewed: {}", r.error().message);
+    }
+    return false;
+  }
+  int64_t until = ns_of(sent + m_term);
+  int64_t cur = m_until_ns.load();
+  while (until > cur && !m_until_ns.compare_exchange_weak(cur, until)) {
+  }
+  return true;
+}
+
+void Lease::loop() {
+  auto period = m_term / 3;
+  while (true) {
+    {
+      std::unique_lock lk(m_mu);
+      if (m_cv.wait_for(lk, period, [&] { return m_stop; })) return;
+    }
+    if (m_conn.closed()) return;
+    renew_once();
+  }
+}
+
+// ---- Invalidator --------------------------------------------------------------
+
+Invalidator::Invalidator(proto::Connection& conn) : m_conn(conn) {}
+
+Invalidator::~Invalidator() { stop(); }
+
+void Invalidator::start(Apply apply) {
+  m_apply = std::move(apply);
+  {
+    std::lock_guard lk(m_mu);
+    m_started = true;
+  }
+  m_thread = std::thread([this] { loop(); });
+}
+
+void Invalidator::stop() {
+  {
+    std::lock_guard lk(m_mu);
+    m_stop = true;
+  }
+  m_cv.notify_all();
+  if (m_thread.joinable()) m_thread.join();
+}
+
+void Invalidator::on_request(uint64_t id, Bytes payload) {
+  auto req = proto::decode<proto::InvalidateReq>(payload);
+  if (!req) {
+    // A head that speaks our version never sends this: end the session.
+    m_conn.close("malformed invalidation: " + req.error().message);
+    return;
+  }
+  // Before any later reply is delivered (we are the reader thread).
+  m_gen.fetch_add(1);
+  {
+    std::lock_guard lk(m_mu);
+    if (m_started && !m_stop) {
+      m_queue.push_back(Job{id, std::move(*req)});
+      m_cv.notify_one();
+      return;
+    }
+  }
+  m_conn.reply(proto::Op::Invalidate, id, 0, {});  // nothing mounted, nothing cached
+}
+
+void Invalidator::loop() {
+  auto log = logger("fusefs");
+  while (true) {
+    Job job;
+    {
+      std::unique_lock lk(m_mu);
+      m_cv.wait(lk, [&] { return m_stop || !m_queue.empty(); });
+      if (m_stop) return;
+      job = std::move(m_queue.front());
+      m_queue.pop_front();
+    }
+    // Barrier: replies that passed their generation check are in the kernel.
+    { std::unique_lock barrier(m_reply_mu); }
+    for (const auto& item : job.req.items) {
+      int rc = m_apply(item);
+      if (rc != 0 && rc != -ENOENT)
+        log->debug("invalidate kind {} node {} {:?}: {}", item.kind, item.nodeid, item.name, rc);
+    }
+    m_applied.fetch_add(1);
+    m_conn.reply(proto::Op::Invalidate, job.id, 0, {});
+  }
+}
+
+}  // namespace mrc::fusefs

@@ -1,0 +1,118 @@
+// The client side of coherence (DESIGN §4, docs/design.md "Leases"): the
+// lease clock that bounds how long the kernel may trust what it cached,
+// and the invalidation queue whose one thread drops cached state when the
+// head node says so. No libfuse here: what "drop" means is a callback.
+// Not the FUSE callbacks (client.cc) nor the server's lease table.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+
+#include "proto/connection.h"
+
+namespace mrc::fusefs {
+
+/// The client's lease: valid until the send time of the last renewal the
+/// server answered plus one term (Gray & Cheriton 1989: a client that
+/// cannot reach the server stops trusting its cache when the term ends).
+/// One thread renews it every third of the term.
+class Lease {
+ public:
+  using Clock = std::chrono::steady_clock;
+  /// `term` ≥ 30 ms. Does not renew until start().
+  Lease(proto::Connection& conn, std::chrono::milliseconds term);
+  ~Lease();  // stop()
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+  /// Renews once now (waiting at most a term), then keeps renewing on a
+  /// thread. Returns whether that first renewal succeeded.
+  bool start();
+  void stop();
+
+  /// Seconds the kernel may cache something handed out now: the lease
+  /// left, less a 1% margin for the two machines' clock rates, at most
+  /// one term; 0 when the lease has run out.
+  double cache_timeout() const;
+  /// Whether the lease is valid now.
+  bool valid() const { return cache_timeout() > 0; }
+  std::chrono::milliseconds term() const { return m_term; }
+
+ private:
+  bool renew_once();
+  void loop();
+
+  proto::Connection& m_conn;
+  const std::chrono::milliseconds m_term;
+  std::atomic<int64_t> m_until_ns{0};  // Clock ns since epoch; 0: never renewed
+  std::mutex m_mu;                     // guards m_stop
+  std::condition_variable m_cv;
+  bool m_stop = false;
+  std::thread m_thread;
+};
+
+/// Invalidations from the server, applied in arrival order by one thread
+/// that never serves a FUSE request (fuse_lowlevel_notify_* called from a
+/// request handler can deadlock on page locks: DESIGN §4).
+///
+/// Races with replies in flight are closed by a generation count: the
+/// connection's reader thread bumps it as an Invalidate arrives, before it
+/// delivers any later reply; a handler reads it before sending its request
+/// and, under reply_guard(), compares before replying to the kernel — if it
+/// moved, the reply is not cached (timeouts 0). Before applying, the
+/// invalidation thread takes the guard exclusively once, so a reply that
+/// passed the check reaches the kernel before the kernel drops it.
+class Invalidator {
+ public:
+  /// Drops one item in the kernel; returns 0 or a negative errno (-ENOENT:
+  /// nothing cached, fine).
+  using Apply = std::function<int(const proto::InvalItem&)>;
+  explicit Invalidator(proto::Connection& conn);
+  ~Invalidator();  // stop()
+  Invalidator(const Invalidator&) = delete;
+  Invalidator& operator=(const Invalidator&) = delete;
+
+  /// Starts the thread. Before start() (no mount yet: nothing cached),
+  /// invalidations are acknowledged at once.
+  void start(Apply apply);
+  void stop();
+
+  /// On the connection's reader thread: an Invalidate request arrived.
+  void on_request(uint64_t id, Bytes payload);
+
+  /// The generation a handler reads before sending its request.
+  uint64_t generation() const { return m_gen.load(); }
+  /// Held (shared) by a handler from its generation check until its reply
+  /// reached the kernel.
+  std::shared_mutex& reply_guard() { return m_reply_mu; }
+
+  /// Invalidations applied so far (for tests and -v).
+  uint64_t applied() const { return m_applied.load(); }
+
+ private:
+  struct Job {
+    uint64_t id = 0;
+    proto::InvalidateReq req;
+  };
+  void loop();
+
+  proto::Connection& m_conn;
+  Apply m_apply;  // set by start(), before the thread exists
+  std::atomic<uint64_t> m_gen{0};
+  std::atomic<uint64_t> m_applied{0};
+  std::shared_mutex m_reply_mu;
+  std::mutex m_mu;  // guards m_queue, m_stop, m_started
+  std::condition_variable m_cv;
+  std::deque<Job> m_queue;
+  bool m_stop = false, m_started = false;
+  std::thread m_thread;
+};
+
+}  // namespace mrc::fusefs

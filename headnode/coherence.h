@@ -1,0 +1,131 @@
+// Leases and invalidation callbacks (DESIGN §4, docs/design.md "Leases"):
+// which client sessions may cache which inodes, and the fan-out that makes
+// every other holder drop its cache before a change completes. One
+// Coherence per file-server process, shared by all of its sessions.
+// Not the file operations (ops.cc) and not the wire (a Sink sends).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "proto/messages.h"
+
+namespace mrc::headnode {
+
+struct Node;
+
+/// What a client may cache of one node; bits of Node::cache.
+enum CacheBits : uint8_t {
+  /// Attributes and data (pages, readdir cache). Cleared when an Inode
+  /// invalidation is sent: the client then holds nothing until it asks again.
+  k_cache_attr = 1,
+  /// Names looked up in this directory (positive and negative dentries).
+  /// Sticky: an Entry invalidation drops one name, the others stay cached,
+  /// so the client stays a holder until it forgets the directory.
+  k_cache_entries = 2,
+};
+
+/// Registers that a client may cache `bits` of `n` from now on. Call it
+/// *before* reading what is cached (stat, readdir, pread): a change that
+/// completes after this call invalidates the client; one that completed
+/// before it is seen by the read.
+void hold(const Node& n, uint8_t bits);
+
+/// One session's path to its client. Implementations must be thread-safe.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  /// Starts sending `req` and returns a waiter: it blocks until the client
+  /// acknowledged (true; also when the client is gone for good) or until
+  /// the deadline (false).
+  virtual std::function<bool(std::chrono::steady_clock::time_point)> send(
+      const proto::InvalidateReq& req) = 0;
+  /// The client did not acknowledge within its lease term: end the
+  /// session (its cache can no longer be trusted). Called once.
+  virtual void revoke(const std::string& why) = 0;
+};
+
+/// A change that other holders must see; dev/ino name the inode changed
+/// (for Entry: the directory whose entry `name` changed).
+struct Change {
+  proto::InvalKind kind = proto::InvalKind::Inode;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  std::string name;  // Entry only
+};
+
+class Coherence {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /// A session joins with its sink (which must stay valid until leave())
+  /// and its lease term: how long its client trusts a renewal, hence the
+  /// longest we wait for its acknowledgement. Returns its id (never 0).
+  uint32_t join(Sink& sink, std::string name, std::chrono::milliseconds lease);
+  /// The session ended: its nodes must already be gone (remove_node).
+  void leave(uint32_t session);
+
+  /// Index upkeep, called by the session's NodeTable: node `n` (of
+  /// n.session) exists / is forgotten. `n` must outlive its entry.
+  void add_node(const Node& n);
+  void remove_node(const Node& n);
+
+  /// Makes every holder other than `origins` see `changes`: sends each
+  /// affected session one Invalidate with its own nodeids and waits for
+  /// the acknowledgements, at most each session's lease term; a session
+  /// that stays silent is revoked. `origins` are the nodes the change went
+  /// through (the file, the parent directories, the victim of an unlink):
+  /// their kernel updated itself and holds locks an invalidation would
+  /// wait for (fuse_reverse_inval_entry takes the directory's i_rwsem,
+  /// inval_inode the pages a write holds). Empty for a change made outside
+  /// the file service.
+  void changed(std::span<const Node* const> origins, std::span<const Change> changes);
+
+  /// Renew support: waits until every invalidation sent to `session` so
+  /// far is acknowledged. false if that took past `deadline` or the
+  /// session was revoked: the lease must not be renewed.
+  bool settle(uint32_t session, Clock::time_point deadline);
+
+  /// Nodes indexed, every session together (for tests and -v).
+  size_t indexed() const;
+
+ private:
+  struct Member {
+    Sink* sink = nullptr;
+    std::string name;
+    std::chrono::milliseconds lease{0};
+    bool revoked = false;
+    std::set<uint64_t> outstanding;  // invalidations sent, not yet acknowledged
+  };
+  struct Key {
+    dev_t dev;
+    ino_t ino;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const noexcept {
+      return std::hash<uint64_t>()(static_cast<uint64_t>(k.ino) * 0x9e3779b97f4a7c15ULL ^ k.dev);
+    }
+  };
+
+  mutable std::mutex m_mu;  // guards everything below
+  std::condition_variable m_settled;  // an outstanding invalidation ended
+  std::unordered_map<uint32_t, Member> m_members;
+  std::unordered_map<Key, std::vector<const Node*>, KeyHash> m_index;
+  uint32_t m_next_session = 1;
+  uint64_t m_next_seq = 1;
+  size_t m_indexed = 0;
+};
+
+}  // namespace mrc::headnode
