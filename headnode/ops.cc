@@ -131,6 +131,7 @@ Result<proto::Entry> Ops::lookup_export(const std::string& name) {
     return fail(ENOENT, "no export " + name);
   auto n = node(m_exports[idx].nodeid);
   if (!n) return tl::unexpected(n.error());
+  hold(**n, k_cache_attr);
   auto st = stat_fd((*n)->fd.get());
   if (!st) return tl::unexpected(st.error());
   return proto::Entry{(*n)->nodeid, 0, to_attr(*st)};  // pinned: no count
