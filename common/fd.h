@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "common/result.h"
 
@@ -38,6 +39,14 @@ class UniqueFd {
 /// Reads exactly `out.size()` bytes. Returns false on clean EOF before the
 /// first byte; an error on EOF mid-buffer (EPIPE) or a read(2) error.
 [[nodiscard]] Result<bool> read_exact(int fd, std::span<std::byte> out);
+
+/// Writes all of `data` to the unix socket `sock`, passing `fds` along
+/// with its first byte (SCM_RIGHTS; at most 64). Errors: errno of sendmsg.
+[[nodiscard]] Result<void> send_with_fds(int sock, std::span<const std::byte> data, std::span<const int> fds);
+/// Reads exactly `out.size()` bytes from the unix socket `sock` and the
+/// descriptors passed with them (CLOEXEC). Errors: EPIPE on end of stream,
+/// EPROTO if descriptors were cut off, else the errno of recvmsg.
+[[nodiscard]] Result<std::vector<UniqueFd>> recv_with_fds(int sock, std::span<std::byte> out);
 
 /// Sets or clears O_NONBLOCK / FD_CLOEXEC.
 void set_nonblocking(int fd, bool on);

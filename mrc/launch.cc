@@ -17,8 +17,8 @@
 #include "common/log.h"
 #include <fcntl.h>
 
-#include "headnode/coherence.h"
-#include "headnode/session.h"
+#include "headnode/sys.h"
+#include "mrc/service_client.h"
 #include "mrc/ssh.h"
 #include "mrc/stdio.h"
 #include "mrc/transport.h"
@@ -28,9 +28,6 @@ extern char** environ;
 
 namespace mrc::launcher {
 namespace {
-
-/// Worker threads serving file requests on the head node.
-constexpr int k_server_threads = 8;
 
 /// Variables that describe this machine or this login, not the job
 /// (DESIGN §3); --env NAME passes one anyway.
@@ -136,6 +133,17 @@ std::vector<UniqueFd> open_exports(const std::vector<proto::ExportSpec>& exports
   return roots;
 }
 
+/// syncfs(2) on every export, so the job's writes are on disk before we
+/// report its status.
+void sync_exports(const std::vector<proto::ExportSpec>& exports, const std::vector<UniqueFd>& roots) {
+  for (size_t i = 0; i < roots.size(); ++i) {
+    auto fd = headnode::reopen_dir(roots[i].get());
+    if (!fd || ::syncfs(fd->get()) != 0)
+      logger("launch")->warn("sync of export {} failed: {}", exports[i].path,
+                             fd ? std::strerror(errno) : fd.error().message);
+  }
+}
+
 /// What the relay learns from the target; guarded by mu.
 struct Outcome {
   std::mutex mu;
@@ -161,26 +169,18 @@ int launch(const Options& o) {
   // mask them again.
   spec.umask = ::umask(0);
   auto roots = open_exports(spec.exports);
-  headnode::Coherence coherence;
 
   // 3. Start mrc-target (local child, or over SSH) and check its handshake.
   TargetLink link = o.destination == "local" ? start_local(o) : start_ssh(o);
 
-  // 4. One framed connection carries file service, stdio and control.
-  int in_fd = ::dup(link.fd.get());
-  proto::Connection conn(UniqueFd(in_fd), std::move(link.fd), spec.zstd_level);
+  // 4. Hand the target to this user's file service, shared by every mrc
+  // here so that all targets see one coherent file system; it serves the
+  // files itself and relays the job's stdio and control to us.
+  proto::AttachMsg attach{link.peer, spec.lease_ms, spec.zstd_level, spec.exports};
+  UniqueFd svc = attach_to_service(std::move(link.fd), roots, attach, o.verbosity);
+  int in_fd = ::dup(svc.get());
+  proto::Connection conn(UniqueFd(in_fd), std::move(svc), 0);
   Outcome out;
-  headnode::Session::Options so;
-  so.name = link.peer;
-  so.lease = std::chrono::milliseconds(spec.lease_ms);
-  so.threads = k_server_threads;
-  so.on_revoked = [&](const std::string& why) {
-    std::lock_guard lk(out.mu);
-    if (!out.exit && !out.fatal) out.fatal = why;
-    out.cv.notify_all();
-  };
-  auto session = headnode::Session::create(coherence, conn, spec.exports, std::move(roots), so);
-  if (!session) throw Fatal(session.error().message);
   HeadStdio stdio(conn, spec.pty && ::isatty(0));
   auto on_control = [&](proto::Ctl op, Bytes p) {
     switch (op) {
@@ -190,9 +190,6 @@ int launch(const Options& o) {
         return;
       case proto::Ctl::StreamAck:
         if (auto m = proto::decode<proto::StreamAckMsg>(p)) stdio.on_stdin_ack(m->bytes);
-        return;
-      case proto::Ctl::Forget:
-        (*session)->on_forget(p);
         return;
       case proto::Ctl::JobExit: {
         std::lock_guard lk(out.mu);
@@ -204,7 +201,7 @@ int launch(const Options& o) {
       case proto::Ctl::Fatal: {
         std::lock_guard lk(out.mu);
         auto m = proto::decode<proto::FatalMsg>(p);
-        out.fatal = link.peer + ": " + (m ? m->message : "malformed error message");
+        if (!out.fatal) out.fatal = link.peer + ": " + (m ? m->message : "malformed error message");
         out.cv.notify_all();
         return;
       }
@@ -215,11 +212,13 @@ int launch(const Options& o) {
         return;  // StreamClose: nothing to do on the head
     }
   };
-  conn.start({.on_request = [&](proto::Op op, uint64_t id, Bytes p) { (*session)->on_request(op, id, std::move(p)); },
+  conn.start({.on_request = [&](proto::Op op, uint64_t id, Bytes) { conn.reply(op, id, ENOSYS, {}); },
               .on_control = on_control,
               .on_closed = [&](const std::string& why) {
                 std::lock_guard lk(out.mu);
-                if (!out.exit && !out.fatal) out.fatal = "lost the connection to " + link.peer + " (" + why + ")";
+                // The service always says why it ends a session; silence means it died.
+                if (!out.exit && !out.fatal)
+                  out.fatal = "the head node's file service went away (" + why + "); its log is in " + service_dir();
                 out.cv.notify_all();
               }});
 
@@ -234,7 +233,7 @@ int launch(const Options& o) {
   stdio.stop();
 
   // 6. The job's writes reach the head node's disk before we report.
-  if (auto r = (*session)->server().sync(); !r) logger("launch")->warn("sync of the exports failed: {}", r.error().message);
+  sync_exports(spec.exports, roots);
   conn.close("job finished");
   conn.join();  // no callback runs after this: the dispatcher can go
   if (link.local_pid > 0) ::waitpid(link.local_pid, nullptr, 0);

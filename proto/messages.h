@@ -62,8 +62,13 @@ enum class Ctl : uint16_t {
   Fatal = 107,        ///< both: the sender gives up; message names the cause
   Forget = 108,       ///< target → head: batch of FUSE forgets
   JobStarted = 109,   ///< target → head: mounts done, job exec'd
+  /// mrc → the head node's file service (head-local, on its unix socket,
+  /// never on the network): serve this target (AttachMsg). The first frame
+  /// on the socket; it carries descriptors (SCM_RIGHTS): the target link,
+  /// then one directory per export.
+  Attach = 110,
 };
-inline constexpr uint16_t k_ctl_first = 100, k_ctl_last = 109;
+inline constexpr uint16_t k_ctl_first = 100, k_ctl_last = 110;
 bool is_known_ctl(uint16_t op);
 
 /// The root nodeid: a synthetic directory whose entries "0", "1", ... are
@@ -319,6 +324,14 @@ struct ForgetMsg {
   std::vector<ForgetItem> items;
   template <class V> void visit(V& v) { v(items); }
 };
+struct AttachMsg {
+  std::string name;        // the target, for messages ("local", "user@host:22")
+  uint32_t lease_ms = 0;   // the target's lease term (JobSpec.lease_ms)
+  int32_t zstd_level = 0;  // for frames the service sends the target
+  std::vector<ExportSpec> exports;  // in JobSpec order; the fds follow the target link's
+  template <class V> void visit(V& v) { v(name); v(lease_ms); v(zstd_level); v(exports); }
+};
+
 struct JobStartedMsg {
   int32_t pid = 0;  // the job's pid on the target
   template <class V> void visit(V& v) { v(pid); }
