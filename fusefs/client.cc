@@ -19,6 +19,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/log.h"
@@ -147,8 +148,36 @@ class Session {
 
   void on_invalidate(uint64_t id, Bytes payload) { m_inval.on_request(id, std::move(payload)); }
   void set_expire_only(bool on) { m_expire_only = on; }
-  /// Drops one invalidated item in the kernel (on the Invalidator's thread).
+  /// Drops one invalidated item in the kernel (on the Invalidator's
+  /// threads): the full form may block on kernel locks, the quick one not.
   int apply(const proto::InvalItem& item);
+  int apply_quick(const proto::InvalItem& item);
+  int increment_epoch();
+
+  /// Marks `nodeid` as having a request of ours in flight that holds its
+  /// kernel lock (a directory we create or remove in, a file we write), for
+  /// as long as the guard lives. Invalidations of it then take the quick form.
+  class Busy {
+   public:
+    Busy(Session& s, uint64_t nodeid) : m_s(s), m_id(nodeid) {
+      std::lock_guard lk(m_s.m_busy_mu);
+      m_s.m_busy[m_id]++;
+    }
+    ~Busy() {
+      std::lock_guard lk(m_s.m_busy_mu);
+      if (--m_s.m_busy[m_id] == 0) m_s.m_busy.erase(m_id);
+    }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+
+   private:
+    Session& m_s;
+    uint64_t m_id;
+  };
+  bool busy(uint64_t nodeid) {
+    std::lock_guard lk(m_busy_mu);
+    return m_busy.count(nodeid) != 0;
+  }
 
   struct stat stat_of(const proto::Attr& a, uint64_t nodeid) const {
     return to_stat(a, nodeid, m_ids);
@@ -164,6 +193,8 @@ class Session {
   Lease m_lease;
   Invalidator m_inval;
   bool m_expire_only = false;  // set in INIT: the kernel can expire an entry without detaching mounts
+  std::mutex m_busy_mu;  // guards m_busy
+  std::unordered_map<uint64_t, int> m_busy;  // nodeid → requests in flight holding its kernel lock
 
   std::string m_mountpoint;  // canonical
   std::string m_dev;         // "maj:min" of our mount, "" if unknown
@@ -252,6 +283,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   guard(req, [&] {
+    Session::Busy busy(self(req), ino);
     auto q = to_setattr(ino, fh_of(fi), *attr, static_cast<uint32_t>(to_set), self(req).ids());
     uint64_t gen = self(req).generation();
     auto r = self(req).call<proto::Attr>(proto::Op::Setattr, ino, q);
@@ -270,6 +302,7 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
   guard(req, [&] {
+    Session::Busy busy(self(req), parent);
     uint64_t gen = self(req).generation();
     auto r =
         self(req).call<proto::Entry>(proto::Op::Mknod, parent, proto::MknodReq{parent, name, mode, rdev});
@@ -280,6 +313,7 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   guard(req, [&] {
+    Session::Busy busy(self(req), parent);
     uint64_t gen = self(req).generation();
     auto r = self(req).call<proto::Entry>(proto::Op::Mkdir, parent, proto::MknodReq{parent, name, mode, 0});
     if (!r) return reply_err(req, r.error());
@@ -289,6 +323,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) 
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   guard(req, [&] {
+    Session::Busy busy(self(req), parent);
     auto r = self(req).call<proto::Empty>(proto::Op::Unlink, parent, proto::NameReq{parent, name});
     fuse_reply_err(req, r ? 0 : reply_errno(r.error()));
   });
@@ -296,6 +331,7 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   guard(req, [&] {
+    Session::Busy busy(self(req), parent);
     auto r = self(req).call<proto::Empty>(proto::Op::Rmdir, parent, proto::NameReq{parent, name});
     fuse_reply_err(req, r ? 0 : reply_errno(r.error()));
   });
@@ -303,6 +339,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
   guard(req, [&] {
+    Session::Busy busy(self(req), parent);
     uint64_t gen = self(req).generation();
     auto r = self(req).call<proto::Entry>(proto::Op::Symlink, parent, proto::SymlinkReq{parent, name, link});
     if (!r) return reply_err(req, r.error());
@@ -313,6 +350,8 @@ void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char*
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
                unsigned int flags) {
   guard(req, [&] {
+    Session::Busy busy(self(req), parent);
+    Session::Busy busy2(self(req), newparent);
     proto::RenameReq q;
     q.parent = parent;
     q.name = name;
@@ -326,6 +365,8 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
 
 void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
   guard(req, [&] {
+    Session::Busy busy(self(req), newparent);
+    Session::Busy busy2(self(req), ino);
     uint64_t gen = self(req).generation();
     auto r = self(req).call<proto::Entry>(proto::Op::Link, ino, proto::LinkReq{ino, newparent, newname});
     if (!r) return reply_err(req, r.error());
@@ -362,6 +403,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
 
 void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
   guard(req, [&] {
+    Session::Busy busy(self(req), ino);
     auto p = reinterpret_cast<const std::byte*>(buf);
     proto::WriteReq q{fi->fh, static_cast<uint64_t>(off), Bytes(p, p + size)};
     auto r = self(req).call<proto::WriteRep>(proto::Op::Write, ino, q);
@@ -475,6 +517,7 @@ void op_statfs(fuse_req_t req, fuse_ino_t ino) {
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   guard(req, [&] {
+    Session::Busy busy(self(req), parent);
     Session& s = self(req);
     proto::CreateReq q{parent, name, mode, static_cast<uint32_t>(fi->flags)};
     uint64_t gen = s.generation();
@@ -543,6 +586,32 @@ Result<void> Session::mount() {
   return {};
 }
 
+int Session::apply_quick(const proto::InvalItem& item) {
+  switch (static_cast<proto::InvalKind>(item.kind)) {
+    case proto::InvalKind::Inode:
+      // Attributes only: takes no sleeping lock. With AUTO_INVAL_DATA the
+      // next read fetches the attributes and drops pages if mtime or size moved.
+      return fuse_lowlevel_notify_inval_inode(m_se, item.nodeid, -1, 0);
+    case proto::InvalKind::Entry:
+      return increment_epoch();
+  }
+  return -EINVAL;
+}
+
+int Session::increment_epoch() {
+  // FUSE_NOTIFY_INC_EPOCH (Linux 6.16, not in libfuse 3.14): the kernel
+  // bumps the connection's epoch and revalidates every dentry stamped with
+  // an older one at its next use (lazily, like expire_entry: mounts stay).
+  constexpr int32_t k_notify_inc_epoch = 8;
+  struct {
+    uint32_t len;
+    int32_t error;
+    uint64_t unique;
+  } out{16, k_notify_inc_epoch, 0};
+  ssize_t n = ::write(fuse_session_fd(m_se), &out, sizeof(out));
+  return n == static_cast<ssize_t>(sizeof(out)) ? 0 : -errno;
+}
+
 int Session::apply(const proto::InvalItem& item) {
   switch (static_cast<proto::InvalKind>(item.kind)) {
     case proto::InvalKind::Inode:
@@ -560,7 +629,9 @@ int Session::apply(const proto::InvalItem& item) {
 
 void Session::start() {
   assert(m_se && !m_loop.joinable() && "start() needs a mount() and runs once");
-  m_inval.start([this](const proto::InvalItem& item) { return apply(item); });
+  m_inval.start({[this](const proto::InvalItem& item) { return apply(item); },
+                  [this](const proto::InvalItem& item) { return apply_quick(item); },
+                  [this](const proto::InvalItem& item) { return busy(item.nodeid); }});
   if (!m_lease.start()) m_log->info("no lease from the head node yet: caching nothing until it renews");
   m_loop = std::thread([this] {
     fuse_loop_config* cfg = fuse_loop_cfg_create();

@@ -87,6 +87,7 @@ void Invalidator::start(Apply apply) {
     std::lock_guard lk(m_mu);
     m_started = true;
   }
+  for (auto& h : m_helpers) h.thread = std::thread([this, &h] { help(h); });
   m_thread = std::thread([this] { loop(); });
 }
 
@@ -94,9 +95,33 @@ void Invalidator::stop() {
   {
     std::lock_guard lk(m_mu);
     m_stop = true;
+    for (auto& h : m_helpers) h.cv.notify_all();
   }
   m_cv.notify_all();
   if (m_thread.joinable()) m_thread.join();
+  // A helper blocked in the kernel returns once the request holding the
+  // lock is answered (the loop still serves: unmount stops us first).
+  for (auto& h : m_helpers)
+    if (h.thread.joinable()) h.thread.join();
+}
+
+void Invalidator::help(Helper& h) {
+  auto log = logger("fusefs");
+  std::unique_lock lk(m_mu);
+  while (true) {
+    h.cv.wait(lk, [&] { return m_stop || h.job; });
+    if (m_stop) return;
+    auto job = std::move(h.job);
+    lk.unlock();
+    for (const auto& item : job->items) {
+      int rc = m_apply.full(item);
+      if (rc != 0 && rc != -ENOENT)
+        log->debug("invalidate kind {} node {} {:?}: {}", item.kind, item.nodeid, item.name, rc);
+    }
+    lk.lock();
+    h.busy = false;
+    m_done_cv.notify_all();
+  }
 }
 
 void Invalidator::on_request(uint64_t id, Bytes payload) {
@@ -132,12 +157,45 @@ void Invalidator::loop() {
     }
     // Barrier: replies that passed their generation check are in the kernel.
     { std::unique_lock barrier(m_reply_mu); }
-    for (const auto& item : job.req.items) {
-      int rc = m_apply(item);
-      if (rc != 0 && rc != -ENOENT)
-        log->debug("invalidate kind {} node {} {:?}: {}", item.kind, item.nodeid, item.name, rc);
+    auto req = std::make_shared<proto::InvalidateReq>(std::move(job.req));
+    bool done = false;
+    bool busy = false;
+    if (m_apply.busy)
+      for (const auto& item : req->items) busy = busy || m_apply.busy(item);
+    if (!busy) {
+      std::unique_lock lk(m_mu);
+      Helper* h = nullptr;
+      for (auto& c : m_helpers)
+        if (!c.busy) h = &c;
+      if (h) {
+        h->busy = true;
+        h->job = req;
+        h->cv.notify_one();
+        done = m_done_cv.wait_for(lk, k_block, [&] { return !h->busy || m_stop; }) && !h->busy;
+      }
+    }
+    if (!done) {
+      // Blocked (or every helper is): the non-blocking form now; the full
+      // one, if it runs, completes by itself later.
+      m_quick.fetch_add(1);
+      bool epoch_done = false;
+      for (const auto& item : req->items) {
+        if (item.kind == static_cast<uint8_t>(proto::InvalKind::Entry)) {
+          if (epoch_done) continue;
+          epoch_done = true;
+        }
+        int rc = m_apply.quick(item);
+        if (rc != 0 && rc != -ENOENT)
+          log->warn("invalidation of node {} could not be applied at once ({}): the kernel may serve a "
+                    "cached name until this target's own change in that directory completes",
+                    item.nodeid, rc);
+      }
     }
     m_applied.fetch_add(1);
+    if (log->should_log(spdlog::level::debug))
+      for (const auto& item : req->items)
+        log->debug("invalidate {} node {} {:?}: {}", item.kind ? "entry" : "inode", item.nodeid, item.name,
+                   done ? "applied" : "quick");
     m_conn.reply(proto::Op::Invalidate, job.id, 0, {});
   }
 }

@@ -62,6 +62,18 @@ class Lease {
 /// that never serves a FUSE request (fuse_lowlevel_notify_* called from a
 /// request handler can deadlock on page locks: DESIGN §4).
 ///
+/// Applying one can still block in the kernel: an entry invalidation takes
+/// the directory's i_rwsem, which this client's own create or unlink in that
+/// directory holds until the head answers it; a page invalidation waits for
+/// pages this client's own write holds. If the head's answer to that request
+/// waits for another client which waits for us, that is a deadlock. So the
+/// blocking ("full") form runs on a helper thread for at most k_block; if it
+/// has not finished by then, the non-blocking ("quick") form is applied —
+/// attributes only (auto_inval_data then drops stale pages at the next read,
+/// by mtime and size), and one connection-wide epoch step for names
+/// (FUSE_NOTIFY_INC_EPOCH: every dentry is revalidated on its next use) —
+/// and the invalidation is acknowledged; the helper finishes later.
+///
 /// Races with replies in flight are closed by a generation count: the
 /// connection's reader thread bumps it as an Invalidate arrives, before it
 /// delivers any later reply; a handler reads it before sending its request
@@ -72,8 +84,18 @@ class Lease {
 class Invalidator {
  public:
   /// Drops one item in the kernel; returns 0 or a negative errno (-ENOENT:
-  /// nothing cached, fine).
-  using Apply = std::function<int(const proto::InvalItem&)>;
+  /// nothing cached, fine). `full` may block on kernel locks; `quick` must
+  /// not (see above).
+  struct Apply {
+    std::function<int(const proto::InvalItem&)> full, quick;
+    /// Whether a request of ours that holds the kernel lock the full form
+    /// needs is in flight (then the quick form is used at once).
+    std::function<bool(const proto::InvalItem&)> busy;
+  };
+  /// How long the full form may block before the quick one is used.
+  static constexpr std::chrono::milliseconds k_block{10};
+  /// Helper threads: full forms that may block at the same time.
+  static constexpr int k_helpers = 4;
   explicit Invalidator(proto::Connection& conn);
   ~Invalidator();  // stop()
   Invalidator(const Invalidator&) = delete;
@@ -93,23 +115,35 @@ class Invalidator {
   /// reached the kernel.
   std::shared_mutex& reply_guard() { return m_reply_mu; }
 
-  /// Invalidations applied so far (for tests and -v).
+  /// Invalidations applied so far, and how many of them needed the quick
+  /// form (for tests and -v).
   uint64_t applied() const { return m_applied.load(); }
+  uint64_t quick() const { return m_quick.load(); }
 
  private:
   struct Job {
     uint64_t id = 0;
     proto::InvalidateReq req;
   };
+  /// One helper thread running full forms; guarded by the Invalidator's m_mu.
+  struct Helper {
+    std::thread thread;
+    std::condition_variable cv;
+    std::shared_ptr<proto::InvalidateReq> job;  // set: work to do
+    bool busy = false;                          // between hand-over and completion
+  };
   void loop();
+  void help(Helper& h);
 
   proto::Connection& m_conn;
   Apply m_apply;  // set by start(), before the thread exists
   std::atomic<uint64_t> m_gen{0};
-  std::atomic<uint64_t> m_applied{0};
+  std::atomic<uint64_t> m_applied{0}, m_quick{0};
   std::shared_mutex m_reply_mu;
-  std::mutex m_mu;  // guards m_queue, m_stop, m_started
-  std::condition_variable m_cv;
+  std::mutex m_mu;  // guards m_queue, m_stop, m_started, the helpers' state
+  std::condition_variable m_cv;       // a job was queued, or stop
+  std::condition_variable m_done_cv;  // a helper finished a job
+  Helper m_helpers[k_helpers];
   std::deque<Job> m_queue;
   bool m_stop = false, m_started = false;
   std::thread m_thread;

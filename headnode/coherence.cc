@@ -1,5 +1,6 @@
 // Coherence: the holder index, the invalidation fan-out and revocation.
-// Lock order: a NodeTable's lock, then m_mu. Sinks are called without m_mu.
+// Lock order: a NodeTable's lock, then m_mu, then the observer's own.
+// Sinks are called without m_mu.
 #include "headnode/coherence.h"
 
 #include <algorithm>
@@ -19,19 +20,28 @@ void hold(const Node& n, uint8_t bits) {
 uint32_t Coherence::join(Sink& sink, std::string name, std::chrono::milliseconds lease) {
   std::lock_guard lk(m_mu);
   uint32_t id = m_next_session++;
-  m_members[id] = Member{&sink, std::move(name), lease, false, {}};
+  Member& m = m_members[id];
+  m.sink = &sink;
+  m.name = std::move(name);
+  m.lease = lease;
   return id;
 }
 
 void Coherence::leave(uint32_t session) {
-  std::lock_guard lk(m_mu);
+  std::unique_lock lk(m_mu);
+  auto it = m_members.find(session);
+  if (it == m_members.end()) return;
+  it->second.leaving = true;
+  m_settled.wait(lk, [&] { return m_members.at(session).users == 0; });
   m_members.erase(session);
   m_settled.notify_all();
 }
 
 void Coherence::add_node(const Node& n) {
   std::lock_guard lk(m_mu);
-  m_index[Key{n.dev, n.ino}].push_back(&n);
+  auto& v = m_index[Key{n.dev, n.ino}];
+  if (v.empty() && m_observer) m_observer->key_added(n.dev, n.ino, n.fd.get());
+  v.push_back(&n);
   ++m_indexed;
 }
 
@@ -45,7 +55,10 @@ void Coherence::remove_node(const Node& n) {
   *pos = v.back();
   v.pop_back();
   --m_indexed;
-  if (v.empty()) m_index.erase(it);
+  if (v.empty()) {
+    if (m_observer) m_observer->key_removed(n.dev, n.ino, n.fd.get());
+    m_index.erase(it);
+  }
 }
 
 size_t Coherence::indexed() const {
@@ -80,7 +93,7 @@ void Coherence::changed(std::span<const Node* const> origins, std::span<const Ch
           item.name = c.name;
         }
         auto m = m_members.find(n->session);
-        if (m == m_members.end() || m->second.revoked) continue;
+        if (m == m_members.end() || m->second.revoked || m->second.leaving) continue;
         Out& o = out[n->session];
         o.sink = m->second.sink;
         o.lease = m->second.lease;
@@ -90,6 +103,7 @@ void Coherence::changed(std::span<const Node* const> origins, std::span<const Ch
     for (auto& [id, o] : out) {
       o.seq = m_next_seq++;
       m_members[id].outstanding.insert(o.seq);
+      m_members[id].users++;  // keeps the sink alive until step 3 is done with it
     }
   }
   if (out.empty()) return;
@@ -109,15 +123,12 @@ void Coherence::changed(std::span<const Node* const> origins, std::span<const Ch
     std::string name;
     {
       std::lock_guard lk(m_mu);
-      auto m = m_members.find(id);
-      if (m != m_members.end()) {
-        m->second.outstanding.erase(o.seq);
-        if (!acked && !m->second.revoked) {
-          m->second.revoked = true;
-          name = m->second.name;
-        }
+      Member& m = m_members.at(id);  // users > 0: still there
+      m.outstanding.erase(o.seq);
+      if (!acked && !m.revoked) {
+        m.revoked = true;
+        name = m.name;
       }
-      m_settled.notify_all();
     }
     if (!name.empty()) {
       std::string why = "lease revoked: " + name + " did not acknowledge an invalidation within " +
@@ -125,6 +136,11 @@ void Coherence::changed(std::span<const Node* const> origins, std::span<const Ch
       logger("coherence")->warn("{}", why);
       o.sink->revoke(why);
     }
+    {
+      std::lock_guard lk(m_mu);
+      m_members.at(id).users--;
+    }
+    m_settled.notify_all();
   }
 }
 

@@ -65,15 +65,31 @@ struct Change {
   std::string name;  // Entry only
 };
 
+/// Told when an inode enters or leaves the holder index (its first node
+/// of any session appears, its last one is forgotten): the watcher of
+/// head-local changes follows exactly the inodes some client may cache.
+class KeyObserver {
+ public:
+  virtual ~KeyObserver() = default;
+  /// `fd`: an O_PATH descriptor of the inode, valid during the call.
+  virtual void key_added(dev_t dev, ino_t ino, int fd) = 0;
+  virtual void key_removed(dev_t dev, ino_t ino, int fd) = 0;
+};
+
 class Coherence {
  public:
   using Clock = std::chrono::steady_clock;
+
+  /// Installs the observer of index keys (before any session joins).
+  void set_observer(KeyObserver* o) { m_observer = o; }
 
   /// A session joins with its sink (which must stay valid until leave())
   /// and its lease term: how long its client trusts a renewal, hence the
   /// longest we wait for its acknowledgement. Returns its id (never 0).
   uint32_t join(Sink& sink, std::string name, std::chrono::milliseconds lease);
-  /// The session ended: its nodes must already be gone (remove_node).
+  /// The session ends: waits until no changed() call still uses its sink
+  /// (its connection must be closed already, so that is quick), then
+  /// forgets it. Its nodes must already be gone (remove_node).
   void leave(uint32_t session);
 
   /// Index upkeep, called by the session's NodeTable: node `n` (of
@@ -106,6 +122,8 @@ class Coherence {
     std::string name;
     std::chrono::milliseconds lease{0};
     bool revoked = false;
+    bool leaving = false;            // leave() waits: no new invalidations
+    int users = 0;                   // changed() calls using `sink` right now
     std::set<uint64_t> outstanding;  // invalidations sent, not yet acknowledged
   };
   struct Key {
@@ -119,8 +137,9 @@ class Coherence {
     }
   };
 
+  KeyObserver* m_observer = nullptr;  // set before use; called under m_mu
   mutable std::mutex m_mu;  // guards everything below
-  std::condition_variable m_settled;  // an outstanding invalidation ended
+  std::condition_variable m_settled;  // an outstanding invalidation ended, or a user let go
   std::unordered_map<uint32_t, Member> m_members;
   std::unordered_map<Key, std::vector<const Node*>, KeyHash> m_index;
   uint32_t m_next_session = 1;

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "headnode/coherence.h"
 #include "headnode/session.h"
+#include "headnode/watcher.h"
 #include "proto/codec.h"
 #include "proto/connection.h"
 #include "proto/frame.h"
@@ -141,6 +142,9 @@ int run_service(const ServiceOptions& opts) {
   auto log = logger("service");
   raise_fd_limit();
   Coherence coh;
+  // Head-local edits invalidate the targets' caches too. Declared before
+  // the relays, so it outlives every session.
+  auto watcher = Watcher::create(coh);
   std::list<std::unique_ptr<Relay>> relays;
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   auto idle_since = std::chrono::steady_clock::now();

@@ -90,3 +90,36 @@ def test_rename_and_unlink_seen_by_cached_stat_and_ls(harness, workdir):
     for t, line in _finish(harness, procs).items():
         assert line == "False True False b", "%s saw %r" % (t, line)
     assert sorted(p.name for p in workdir.iterdir() if p.name in "abc") == ["b"]
+
+EDIT_WATCHER = PRELUDE + r'''
+first = open("f").read()
+for _ in range(3):
+    assert open("f").read() == first  # now in the page cache
+    assert not os.path.exists("new")  # a cached negative entry
+ready()
+seen = {}
+deadline = time.time() + 5
+while len(seen) < 2 and time.time() < deadline:
+    if "f" not in seen and open("f").read() != first:
+        seen["f"] = time.time()
+    if "new" not in seen and os.path.exists("new"):
+        seen["new"] = time.time()
+    time.sleep(0.002)
+print(repr(seen.get("f")), repr(seen.get("new")))
+'''
+
+
+def test_head_local_edit_seen_within_100ms(harness, workdir):
+    (workdir / "f").write_text("before")
+    procs = _start_and_wait_ready(harness, workdir, EDIT_WATCHER, ["t1", "t2"])
+    time.sleep(0.2)  # the watchers are polling their warm caches
+    t0 = time.time()
+    (workdir / "f").write_text("after!")  # same size: only an invalidation shows it
+    (workdir / "new").write_text("x")
+    t1 = time.time()
+    for t, line in _finish(harness, procs).items():
+        f_seen, new_seen = (eval(x) for x in line.split())
+        assert f_seen is not None, "%s never saw the edit of f" % t
+        assert new_seen is not None, "%s never saw the new file" % t
+        assert f_seen - t0 < 0.1, "%s saw the edit after %.3f s" % (t, f_seen - t0)
+        assert new_seen - t1 < 0.1, "%s saw the new file after %.3f s" % (t, new_seen - t1)

@@ -16,6 +16,7 @@
 
 #include "headnode/coherence.h"
 #include "headnode/fileserver.h"
+#include "headnode/watcher.h"
 #include "proto/codec.h"
 
 namespace mrc::headnode {
@@ -108,11 +109,15 @@ struct Client {
 
 class CoherenceTest : public ::testing::Test {
  protected:
+  /// Fixtures that watch head-local changes install the watcher first.
+  virtual void before_sessions() {}
+
   void SetUp() override {
     char tmpl[] = "/tmp/mrc-coh-test-XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     m_dir = tmpl;
     std::ofstream(m_dir + "/f") << "one";
+    before_sessions();
     for (auto* c : {&a, &b}) {
       c->id = m_coh.join(c->sink, c == &a ? "a" : "b", k_lease);
       auto s = FileServer::create({proto::ExportSpec{m_dir, 0}}, Membership{&m_coh, c->id, k_lease});
@@ -125,6 +130,7 @@ class CoherenceTest : public ::testing::Test {
       c->fs.reset();
       m_coh.leave(c->id);
     }
+    m_watcher.reset();
     std::error_code ec;
     fs::remove_all(m_dir, ec);
   }
@@ -137,6 +143,7 @@ class CoherenceTest : public ::testing::Test {
   }
 
   Coherence m_coh;
+  std::unique_ptr<Watcher> m_watcher;
   std::string m_dir;
   Client a, b;
 };
@@ -278,6 +285,66 @@ TEST_F(CoherenceTest, WithoutCoherenceRenewIsRefused) {
   ASSERT_TRUE(s);
   EXPECT_EQ((*s)->handle(Op::Renew, {}).first, ENOSYS);
 }
+
+class WatcherTest : public CoherenceTest, public ::testing::WithParamInterface<WatchMode> {
+ protected:
+  void before_sessions() override {
+    m_watcher = Watcher::create(m_coh, GetParam());
+    ASSERT_TRUE(m_watcher) << "fanotify unavailable";
+  }
+  /// Waits up to 100 ms (the bound) for `sink` to be told about `nodeid`.
+  static std::vector<proto::InvalItem> wait_for(FakeSink& sink, size_t n = 1) {
+    std::vector<proto::InvalItem> got;
+    auto deadline = Clock::now() + 100ms;
+    while (got.size() < n && Clock::now() < deadline) {
+      auto more = sink.take();
+      got.insert(got.end(), more.begin(), more.end());
+      std::this_thread::sleep_for(1ms);
+    }
+    return got;
+  }
+  /// Runs a shell command in another process: its changes are head-local.
+  static void local(const std::string& cmd) { ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd; }
+};
+
+TEST_P(WatcherTest, HeadLocalWriteInvalidatesEveryHolderWithin100ms) {
+  uint64_t af = a.lookup(a.root(), "f");
+  uint64_t bf = b.lookup(b.root(), "f");
+  local("echo edited >> " + m_dir + "/f");
+  EXPECT_TRUE(has(wait_for(a.sink), proto::InvalKind::Inode, af));
+  EXPECT_TRUE(has(wait_for(b.sink), proto::InvalKind::Inode, bf));
+}
+
+TEST_P(WatcherTest, HeadLocalCreateAndRenameDropNames) {
+  uint64_t broot = b.root();
+  EXPECT_EQ(b.err(Op::Lookup, proto::NameReq{broot, "new"}), ENOENT);
+  local("echo x > " + m_dir + "/new");
+  auto got = wait_for(b.sink, 2);
+  EXPECT_TRUE(has(got, proto::InvalKind::Entry, broot, "new"));
+  b.lookup(broot, "f");
+  local("mv " + m_dir + "/f " + m_dir + "/g");
+  got = wait_for(b.sink, 3);
+  EXPECT_TRUE(has(got, proto::InvalKind::Entry, broot, "f"));
+  EXPECT_TRUE(has(got, proto::InvalKind::Entry, broot, "g"));
+}
+
+TEST_P(WatcherTest, OwnWritesAreNotReportedAgain) {
+  b.lookup(b.root(), "f");
+  std::ofstream(m_dir + "/f", std::ios::app) << "by us";  // this process: the file service itself
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(b.sink.take().empty());
+}
+
+TEST_P(WatcherTest, UncachedInodesCostNothing) {
+  local("echo x > " + m_dir + "/other");
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(a.sink.sent() + b.sink.sent(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Marks, WatcherTest, ::testing::Values(WatchMode::Auto, WatchMode::InodeMarks),
+                         [](const auto& p) {
+                           return p.param == WatchMode::Auto ? std::string("Auto") : std::string("InodeMarks");
+                         });
 
 }  // namespace
 }  // namespace mrc::headnode
