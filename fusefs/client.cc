@@ -109,6 +109,7 @@ class Session {
   /// Held (shared) from timeout_for() until the reply is in the kernel.
   std::shared_lock<std::shared_mutex> reply_guard() { return std::shared_lock(m_inval.reply_guard()); }
   bool lease_valid() const { return m_lease.valid(); }
+  std::chrono::milliseconds since_renewal() const { return m_started ? m_lease.since_renewal() : std::chrono::milliseconds(0); }
 
   fuse_entry_param entry_param(const proto::Entry& e, double timeout) const {
     fuse_entry_param p{};
@@ -192,6 +193,7 @@ class Session {
 
   Lease m_lease;
   Invalidator m_inval;
+  bool m_started = false;      // start() ran: the lease clock is running
   bool m_expire_only = false;  // set in INIT: the kernel can expire an entry without detaching mounts
   std::mutex m_busy_mu;  // guards m_busy
   std::unordered_map<uint64_t, int> m_busy;  // nodeid → requests in flight holding its kernel lock
@@ -633,6 +635,7 @@ void Session::start() {
                   [this](const proto::InvalItem& item) { return apply_quick(item); },
                   [this](const proto::InvalItem& item) { return busy(item.nodeid); }});
   if (!m_lease.start()) m_log->info("no lease from the head node yet: caching nothing until it renews");
+  m_started = true;
   m_loop = std::thread([this] {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(cfg, 0);
@@ -693,6 +696,7 @@ Result<void> Client::mount() { return m_session->mount(); }
 void Client::start() { m_session->start(); }
 void Client::unmount() { m_session->unmount(); }
 void Client::on_invalidate(uint64_t id, Bytes payload) { m_session->on_invalidate(id, std::move(payload)); }
+std::chrono::milliseconds Client::since_renewal() const { return m_session->since_renewal(); }
 
 // ---- the ops table -------------------------------------------------------------
 

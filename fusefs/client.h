@@ -50,6 +50,9 @@ class Client {
   /// An Invalidate request from the head (on the connection's reader
   /// thread; never blocks). Safe before mount(): acknowledged at once.
   void on_invalidate(uint64_t id, Bytes payload);
+  /// Time since the head last renewed our lease: the head is unreachable
+  /// (or unwilling) for that long. Zero before start().
+  std::chrono::milliseconds since_renewal() const;
   /// Ends the loop and unmounts (lazily if busy); joins the thread. Idempotent.
   void unmount();
 

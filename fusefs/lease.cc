@@ -21,6 +21,7 @@ Lease::Lease(proto::Connection& conn, std::chrono::milliseconds term) : m_conn(c
 Lease::~Lease() { stop(); }
 
 bool Lease::start() {
+  m_started_ns = ns_of(Clock::now());
   bool ok = renew_once();
   m_thread = std::thread([this] { loop(); });
   return ok;  // false also for a server without leases
@@ -44,6 +45,14 @@ double Lease::cache_timeout() const {
   return std::clamp(left, 0.0, term);
 }
 
+std::chrono::milliseconds Lease::since_renewal() const {
+  if (m_unsupported) return std::chrono::milliseconds(0);
+  int64_t until = m_until_ns.load();
+  int64_t last = until ? until - std::chrono::duration_cast<std::chrono::nanoseconds>(m_term).count()
+                       : m_started_ns.load();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(ns_of(Clock::now()) - last));
+}
+
 bool Lease::renew_once() {
   auto sent = Clock::now();
   auto r = m_conn.call(proto::Op::Renew, {}, m_term);
@@ -51,6 +60,7 @@ bool Lease::renew_once() {
     if (r.error().code == ENOSYS) {  // a server without leases: cache nothing, stop asking
       std::lock_guard lk(m_mu);
       m_stop = true;
+      m_unsupported = true;
     } else if (!m_conn.closed()) {
       logger("fusefs")->warn("lease not renewed: {}", r.error().message);
     }

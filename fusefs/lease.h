@@ -43,6 +43,9 @@ class Lease {
   double cache_timeout() const;
   /// Whether the lease is valid now.
   bool valid() const { return cache_timeout() > 0; }
+  /// Time since the last renewal the server answered was sent (since
+  /// start() if none was); 0 from a server that grants no leases.
+  std::chrono::milliseconds since_renewal() const;
   std::chrono::milliseconds term() const { return m_term; }
 
  private:
@@ -52,6 +55,8 @@ class Lease {
   proto::Connection& m_conn;
   const std::chrono::milliseconds m_term;
   std::atomic<int64_t> m_until_ns{0};  // Clock ns since epoch; 0: never renewed
+  std::atomic<int64_t> m_started_ns{0};  // when start() ran
+  std::atomic<bool> m_unsupported{false};  // the server grants no leases
   std::mutex m_mu;                     // guards m_stop
   std::condition_variable m_cv;
   bool m_stop = false;

@@ -144,10 +144,18 @@ void Coherence::changed(std::span<const Node* const> origins, std::span<const Ch
   }
 }
 
+std::chrono::milliseconds Coherence::silent_for(uint32_t session) const {
+  std::lock_guard lk(m_mu);
+  auto it = m_members.find(session);
+  if (it == m_members.end()) return std::chrono::milliseconds(0);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - it->second.last_renew);
+}
+
 bool Coherence::settle(uint32_t session, Clock::time_point deadline) {
   std::unique_lock lk(m_mu);
   auto it = m_members.find(session);
   if (it == m_members.end()) return false;
+  it->second.last_renew = Clock::now();
   uint64_t upto = m_next_seq;  // everything sent before this call
   bool ok = m_settled.wait_until(lk, deadline, [&] {
     auto m = m_members.find(session);

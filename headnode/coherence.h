@@ -112,6 +112,9 @@ class Coherence {
   /// far is acknowledged. false if that took past `deadline` or the
   /// session was revoked: the lease must not be renewed.
   bool settle(uint32_t session, Clock::time_point deadline);
+  /// Time since `session` last asked to renew its lease (since it joined
+  /// if it never did): how long its client has been silent.
+  std::chrono::milliseconds silent_for(uint32_t session) const;
 
   /// Nodes indexed, every session together (for tests and -v).
   size_t indexed() const;
@@ -124,6 +127,7 @@ class Coherence {
     bool revoked = false;
     bool leaving = false;            // leave() waits: no new invalidations
     int users = 0;                   // changed() calls using `sink` right now
+    Clock::time_point last_renew = Clock::now();  // or when it joined
     std::set<uint64_t> outstanding;  // invalidations sent, not yet acknowledged
   };
   struct Key {

@@ -38,7 +38,7 @@ class Relay {
  public:
   Relay(Coherence& coh, UniqueFd mrc, UniqueFd target, std::vector<UniqueFd> roots,
         const proto::AttachMsg& m, int wake_fd)
-      : m_name(m.name), m_wake(wake_fd) {
+      : m_name(m.name), m_grace(m.grace_ms), m_wake(wake_fd) {
     int t = target.get(), c = mrc.get();
     m_target = std::make_unique<proto::Connection>(UniqueFd(::dup(t)), std::move(target), m.zstd_level);
     m_mrc = std::make_unique<proto::Connection>(UniqueFd(::dup(c)), std::move(mrc), 0);
@@ -89,6 +89,16 @@ class Relay {
   }
 
   bool dead() const { return m_dead.load(); }
+
+  /// A target that has not renewed its lease for the grace period is cut
+  /// off (a partition TCP does not notice for long): end its session.
+  void check_silence() {
+    if (m_dead || !m_session || m_grace.count() == 0 || m_session->silent_for() <= m_grace) return;
+    std::string why = "no word from " + m_name + " for " + std::to_string(m_session->silent_for().count() / 1000) +
+                      " s (network partition?)";
+    m_mrc->send(proto::Ctl::Fatal, proto::FatalMsg{why});
+    m_target->close(why);
+  }
   const std::string& name() const { return m_name; }
 
  private:
@@ -99,6 +109,7 @@ class Relay {
   }
 
   const std::string m_name;
+  const std::chrono::milliseconds m_grace;
   const int m_wake;  // eventfd of the accept loop
   std::unique_ptr<proto::Connection> m_target, m_mrc;
   std::unique_ptr<Session> m_session;
@@ -180,7 +191,7 @@ int run_service(const ServiceOptions& opts) {
 
   while (true) {
     pollfd fds[2] = {{opts.listen_fd, POLLIN, 0}, {wake.get(), POLLIN, 0}};
-    int timeout = relays.empty() ? static_cast<int>(opts.linger.count()) : -1;
+    int timeout = relays.empty() ? static_cast<int>(opts.linger.count()) : 1000;  // ms
     int n = ::poll(fds, 2, timeout);
     if (n < 0 && errno != EINTR) {
       log->error("poll: {}", std::strerror(errno));
@@ -192,6 +203,7 @@ int run_service(const ServiceOptions& opts) {
     }
     if (fds[0].revents & POLLIN) accept_one();
     for (auto it = relays.begin(); it != relays.end();) {
+      (*it)->check_silence();
       if ((*it)->dead()) {
         log->info("detached {}", (*it)->name());
         it = relays.erase(it);

@@ -47,6 +47,8 @@ class Session {
   void on_forget(std::span<const std::byte> payload);
 
   FileServer& server() { return *m_fs; }
+  /// How long the client has not asked to renew its lease.
+  std::chrono::milliseconds silent_for() const { return m_coh->silent_for(m_id); }
 
  private:
   class ConnSink;

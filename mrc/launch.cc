@@ -176,7 +176,7 @@ int launch(const Options& o) {
   // 4. Hand the target to this user's file service, shared by every mrc
   // here so that all targets see one coherent file system; it serves the
   // files itself and relays the job's stdio and control to us.
-  proto::AttachMsg attach{link.peer, spec.lease_ms, spec.zstd_level, spec.exports};
+  proto::AttachMsg attach{link.peer, spec.lease_ms, spec.grace_ms, spec.zstd_level, spec.exports};
   UniqueFd svc = attach_to_service(std::move(link.fd), roots, attach, o.verbosity);
   int in_fd = ::dup(svc.get());
   proto::Connection conn(UniqueFd(in_fd), std::move(svc), 0);

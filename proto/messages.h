@@ -327,9 +327,10 @@ struct ForgetMsg {
 struct AttachMsg {
   std::string name;        // the target, for messages ("local", "user@host:22")
   uint32_t lease_ms = 0;   // the target's lease term (JobSpec.lease_ms)
+  uint32_t grace_ms = 0;   // a target silent this long is given up (JobSpec.grace_ms)
   int32_t zstd_level = 0;  // for frames the service sends the target
   std::vector<ExportSpec> exports;  // in JobSpec order; the fds follow the target link's
-  template <class V> void visit(V& v) { v(name); v(lease_ms); v(zstd_level); v(exports); }
+  template <class V> void visit(V& v) { v(name); v(lease_ms); v(grace_ms); v(zstd_level); v(exports); }
 };
 
 struct JobStartedMsg {

@@ -32,6 +32,9 @@ constexpr auto k_spec_timeout = std::chrono::seconds(30);
 constexpr int k_output_grace_ms = 1000;
 /// Between SIGTERM and SIGKILL when the head node goes away, ms.
 constexpr int k_kill_grace_ms = 2000;
+/// Once the file service failed (its requests now get EIO), how long the
+/// job has to notice and end by itself before it is killed, ms.
+constexpr int k_eio_grace_ms = 1000;
 
 /// State shared between the connection's reader and the main flow.
 struct Session {
@@ -208,14 +211,33 @@ int serve(const ServeOptions& opts) {
   });
 
   // Wait for the job to end or the head node to go away.
+  // A head that has not renewed our lease for the grace period is gone
+  // too (a partition the TCP connection does not notice for long): file
+  // operations fail with EIO by then, and the job is ended (DESIGN §6).
   bool head_gone;
   {
     std::unique_lock lk(s.mu);
-    s.cv.wait(lk, [&] { return s.wait_status.has_value() || s.closed; });
+    auto grace = std::chrono::milliseconds(spec.grace_ms);
+    while (!s.cv.wait_for(lk, std::chrono::milliseconds(200),
+                          [&] { return s.wait_status.has_value() || s.closed; })) {
+      if (fuse.since_renewal() > grace && !s.closed) {
+        // Pending and later file requests fail with EIO at once; the job
+        // sees that before it is ended.
+        s.close_reason = "no word from it for " + std::to_string(fuse.since_renewal().count() / 1000) + " s";
+        lk.unlock();
+        conn.close("head node unreachable: " + s.close_reason);
+        lk.lock();
+        s.closed = true;
+      }
+    }
     head_gone = !s.wait_status.has_value();
   }
   if (head_gone) {
-    log->warn("head node gone ({}): killing the job", s.close_reason);
+    log->warn("head node gone ({}): ending the job", s.close_reason);
+    {
+      std::unique_lock lk(s.mu);
+      s.cv.wait_for(lk, std::chrono::milliseconds(k_eio_grace_ms), [&] { return s.wait_status.has_value(); });
+    }
     kill_job(s, job->pid);
     waiter.join();
     {
