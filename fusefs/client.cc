@@ -11,10 +11,13 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -24,6 +27,7 @@
 
 #include "common/log.h"
 #include "fusefs/convert.h"
+#include "fusefs/downstream.h"
 #include "fusefs/kmount.h"
 #include "fusefs/lease.h"
 
@@ -110,6 +114,17 @@ class Session {
   std::shared_lock<std::shared_mutex> reply_guard() { return std::shared_lock(m_inval.reply_guard()); }
   bool lease_valid() const { return m_lease.valid(); }
   std::chrono::milliseconds since_renewal() const { return m_started ? m_lease.since_renewal() : std::chrono::milliseconds(0); }
+  Result<std::string> serve_downstream() {
+    unsigned maj = 0, min = 0;
+    if (m_dev.empty() || std::sscanf(m_dev.c_str(), "%u:%u", &maj, &min) != 2)
+      return fail(ENODEV, "the mount's device is unknown");
+    if (m_down_owner) return m_down_owner->address();
+    auto d = Downstream::create(makedev(maj, min), m_opts.lease);
+    if (!d) return tl::unexpected(d.error());
+    m_down_owner = std::move(*d);
+    m_down = m_down_owner.get();
+    return m_down_owner->address();
+  }
 
   fuse_entry_param entry_param(const proto::Entry& e, double timeout) const {
     fuse_entry_param p{};
@@ -195,6 +210,8 @@ class Session {
   Invalidator m_inval;
   bool m_started = false;      // start() ran: the lease clock is running
   bool m_expire_only = false;  // set in INIT: the kernel can expire an entry without detaching mounts
+  std::unique_ptr<Downstream> m_down_owner;  // set once by serve_downstream()
+  std::atomic<Downstream*> m_down{nullptr};  // read by the Invalidator's thread
   std::mutex m_busy_mu;  // guards m_busy
   std::unordered_map<uint64_t, int> m_busy;  // nodeid → requests in flight holding its kernel lock
 
@@ -633,7 +650,11 @@ void Session::start() {
   assert(m_se && !m_loop.joinable() && "start() needs a mount() and runs once");
   m_inval.start({[this](const proto::InvalItem& item) { return apply(item); },
                   [this](const proto::InvalItem& item) { return apply_quick(item); },
-                  [this](const proto::InvalItem& item) { return busy(item.nodeid); }});
+                  [this](const proto::InvalItem& item) { return busy(item.nodeid); },
+                  [this](const proto::InvalidateReq& req) {
+                    // Within ¾ of our lease, so we still answer our head in time.
+                    if (auto* d = m_down.load()) d->forward(req, std::chrono::steady_clock::now() + m_opts.lease * 3 / 4);
+                  }});
   if (!m_lease.start()) m_log->info("no lease from the head node yet: caching nothing until it renews");
   m_started = true;
   m_loop = std::thread([this] {
@@ -697,6 +718,7 @@ void Client::start() { m_session->start(); }
 void Client::unmount() { m_session->unmount(); }
 void Client::on_invalidate(uint64_t id, Bytes payload) { m_session->on_invalidate(id, std::move(payload)); }
 std::chrono::milliseconds Client::since_renewal() const { return m_session->since_renewal(); }
+Result<std::string> Client::serve_downstream() { return m_session->serve_downstream(); }
 
 // ---- the ops table -------------------------------------------------------------
 

@@ -50,6 +50,11 @@ class Client {
   /// An Invalidate request from the head (on the connection's reader
   /// thread; never blocks). Safe before mount(): acknowledged at once.
   void on_invalidate(uint64_t id, Bytes payload);
+  /// Recursion: starts the socket a file service that re-exports this
+  /// mount subscribes to (fusefs/downstream.h), after mount(). Returns its
+  /// address for the job's $MRC_UPSTREAM. Errors: socket errors, or the
+  /// mount's device is unknown.
+  [[nodiscard]] Result<std::string> serve_downstream();
   /// Time since the head last renewed our lease: the head is unreachable
   /// (or unwilling) for that long. Zero before start().
   std::chrono::milliseconds since_renewal() const;

@@ -201,6 +201,9 @@ void Invalidator::loop() {
                     item.nodeid, rc);
       }
     }
+    // Our kernel first: a re-exporting service that refetches must get
+    // fresh data from it.
+    if (m_apply.forward) m_apply.forward(*req);
     m_applied.fetch_add(1);
     if (log->should_log(spdlog::level::debug))
       for (const auto& item : req->items)

@@ -96,6 +96,9 @@ class Invalidator {
     /// Whether a request of ours that holds the kernel lock the full form
     /// needs is in flight (then the quick form is used at once).
     std::function<bool(const proto::InvalItem&)> busy;
+    /// After our kernel dropped it, and before we acknowledge: hands the
+    /// invalidation on to whoever re-exports this mount (recursion).
+    std::function<void(const proto::InvalidateReq&)> forward;
   };
   /// How long the full form may block before the quick one is used.
   static constexpr std::chrono::milliseconds k_block{10};

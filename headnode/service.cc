@@ -13,12 +13,14 @@
 
 #include <atomic>
 #include <list>
+#include <map>
 #include <memory>
 
 #include "common/fd.h"
 #include "common/log.h"
 #include "headnode/coherence.h"
 #include "headnode/session.h"
+#include "headnode/upstream.h"
 #include "headnode/watcher.h"
 #include "proto/codec.h"
 #include "proto/connection.h"
@@ -156,6 +158,8 @@ int run_service(const ServiceOptions& opts) {
   // Head-local edits invalidate the targets' caches too. Declared before
   // the relays, so it outlives every session.
   auto watcher = Watcher::create(coh);
+  // Recursion: the FUSE mounts our exports live on, one subscription each.
+  std::map<std::string, std::unique_ptr<Upstream>> upstreams;
   std::list<std::unique_ptr<Relay>> relays;
   UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   auto idle_since = std::chrono::steady_clock::now();
@@ -176,6 +180,16 @@ int run_service(const ServiceOptions& opts) {
     std::vector<UniqueFd> roots;
     for (size_t i = 1; i < fds.size(); ++i) roots.push_back(std::move(fds[i]));
     log->info("attached {} ({} exports)", msg.name, msg.exports.size());
+    if (!msg.upstream.empty()) {
+      auto& u = upstreams[msg.upstream];
+      if (!u || !u->alive()) {
+        auto c = Upstream::connect(coh, msg.upstream);
+        if (c)
+          u = std::move(*c);
+        else
+          log->warn("{}: changes from upstream of this target will not reach {}", c.error().message, msg.name);
+      }
+    }
     relays.push_back(std::make_unique<Relay>(coh, std::move(sock), std::move(target), std::move(roots), msg,
                                              wake.get()));
   };

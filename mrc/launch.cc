@@ -2,6 +2,7 @@
 // exit status. One call per step.
 #include "mrc/launch.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -10,13 +11,12 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
 
 #include "common/log.h"
-#include <fcntl.h>
-
 #include "headnode/sys.h"
 #include "mrc/service_client.h"
 #include "mrc/ssh.h"
@@ -37,7 +37,8 @@ bool host_bound(const std::string& name) {
                                   "TMUX", "TMUX_PANE", "STY", "WINDOWID", "HOSTNAME", "_"};
   for (const char* e : k_exact)
     if (name == e) return true;
-  return name.rfind("SSH_", 0) == 0 || name.rfind("XDG_SESSION_", 0) == 0;
+  return name.rfind("SSH_", 0) == 0 || name.rfind("XDG_SESSION_", 0) == 0 ||
+         name.rfind("MRC_UPSTREAM", 0) == 0;  // this target's own FUSE mount
 }
 
 std::string canonical(const std::string& path) {
@@ -117,6 +118,12 @@ proto::JobSpec make_job_spec(const Options& o, std::vector<proto::ExportSpec> ex
   spec.verbosity = o.verbosity;
   spec.zstd_level = zstd_level(o);
   spec.lease_ms = static_cast<uint32_t>(o.lease_s * 1000);
+  // Recursion: we re-export files of an mrc mount, which must hear our
+  // acknowledgements within its own lease: ours is at most half of it.
+  if (const char* up = ::getenv("MRC_UPSTREAM_LEASE_MS")) {
+    uint32_t cap = static_cast<uint32_t>(std::strtoul(up, nullptr, 10) / 2);
+    if (cap > 0 && spec.lease_ms > cap) spec.lease_ms = cap;
+  }
   spec.grace_ms = static_cast<uint32_t>(o.grace_s * 1000);
   return spec;
 }
@@ -176,7 +183,8 @@ int launch(const Options& o) {
   // 4. Hand the target to this user's file service, shared by every mrc
   // here so that all targets see one coherent file system; it serves the
   // files itself and relays the job's stdio and control to us.
-  proto::AttachMsg attach{link.peer, spec.lease_ms, spec.grace_ms, spec.zstd_level, spec.exports};
+  proto::AttachMsg attach{link.peer, spec.lease_ms, spec.grace_ms, spec.zstd_level, spec.exports, {}};
+  if (const char* up = ::getenv("MRC_UPSTREAM")) attach.upstream = up;
   UniqueFd svc = attach_to_service(std::move(link.fd), roots, attach, o.verbosity);
   int in_fd = ::dup(svc.get());
   proto::Connection conn(UniqueFd(in_fd), std::move(svc), 0);

@@ -67,8 +67,14 @@ enum class Ctl : uint16_t {
   /// on the socket; it carries descriptors (SCM_RIGHTS): the target link,
   /// then one directory per export.
   Attach = 110,
+  /// A target's FUSE client → a file service re-exporting files of that
+  /// mount (recursion; target-local, on an abstract unix socket): which
+  /// device the mount is (UpstreamHelloMsg). Then the client forwards every
+  /// invalidation it gets from its head as an Invalidate request whose
+  /// nodeids are the inode numbers seen on that device.
+  UpstreamHello = 111,
 };
-inline constexpr uint16_t k_ctl_first = 100, k_ctl_last = 110;
+inline constexpr uint16_t k_ctl_first = 100, k_ctl_last = 111;
 bool is_known_ctl(uint16_t op);
 
 /// The root nodeid: a synthetic directory whose entries "0", "1", ... are
@@ -330,7 +336,18 @@ struct AttachMsg {
   uint32_t grace_ms = 0;   // a target silent this long is given up (JobSpec.grace_ms)
   int32_t zstd_level = 0;  // for frames the service sends the target
   std::vector<ExportSpec> exports;  // in JobSpec order; the fds follow the target link's
-  template <class V> void visit(V& v) { v(name); v(lease_ms); v(grace_ms); v(zstd_level); v(exports); }
+  /// Recursion: the invalidation socket of the mrc FUSE mount the exports
+  /// live on ($MRC_UPSTREAM of the job that runs this mrc), or empty.
+  std::string upstream;
+  template <class V> void visit(V& v) {
+    v(name); v(lease_ms); v(grace_ms); v(zstd_level); v(exports); v(upstream);
+  }
+};
+
+struct UpstreamHelloMsg {
+  uint64_t dev = 0;       // st_dev of the FUSE mount
+  uint32_t lease_ms = 0;  // the mount's own lease term: answer within half of it
+  template <class V> void visit(V& v) { v(dev); v(lease_ms); }
 };
 
 struct JobStartedMsg {

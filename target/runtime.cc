@@ -174,6 +174,14 @@ int serve(const ServeOptions& opts) {
   fuse_ptr = &fuse;
   if (auto r = fuse.mount(); !r) return report_fatal(conn, "FUSE mount failed: " + r.error().message);
   fuse.start();
+  // Recursion: an mrc the job runs re-exports our files; it subscribes to
+  // our invalidations so the guarantee holds down the chain.
+  if (auto addr = fuse.serve_downstream()) {
+    spec.env.push_back("MRC_UPSTREAM=" + *addr);
+    spec.env.push_back("MRC_UPSTREAM_LEASE_MS=" + std::to_string(mo.lease.count()));
+  } else {
+    log->warn("recursion will not be coherent: {}", addr.error().message);
+  }
 
   // Each export at its head-node path; keep-local subtrees back on top.
   if (auto r = view->mount_exports(spec.exports); !r) return report_fatal(conn, r.error().message);

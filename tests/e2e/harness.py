@@ -248,6 +248,7 @@ class Harness:
         self.failed = False          # set by conftest when a test failed
         self.default_cwd = None      # set by the workdir fixture
         self._popened = []
+        self._link_nets = []  # 10.254.X of link()s between targets
         self._seq = 0
         self._closed = False
         self.setup_seconds = None
@@ -369,6 +370,7 @@ class Harness:
             _run(["ip", "route", "show", "table", "all"]).stdout
         taken = set(int(m) for m in re.findall(r"10\.254\.(\d+)\.", used))
         taken |= {int(t.net.split(".")[2]) for t in self.targets}
+        taken |= {int(n.split(".")[2]) for n in self._link_nets}
         free = [x for x in range(1, 255) if x not in taken]
         if not free:
             raise HarnessError("no free 10.254.X.0/24 subnet")
@@ -404,7 +406,7 @@ class Harness:
                 Path(str(t.host_key) + ".pub").read_text().split()[:2])
             t.authorized_keys.write_text(pub)
             t.config.write_text("\n".join([
-                "ListenAddress %s" % t.ip,
+                "ListenAddress 0.0.0.0",  # its netns only: the head link and link()s
                 "Port 22",
                 "PidFile none",
                 "UsePAM no",
@@ -454,8 +456,31 @@ class Harness:
         raise HarnessError("sshd of %s does not accept on %s:22 within 10 s:"
                            "\n%s" % (t.name, t.ip, file_tail(t.log)))
 
-    def write_ssh_config(self, path, known_hosts, extra=""):
-        """Write an ssh client config for all targets using known_hosts."""
+    def link(self, a, b):
+        """A direct veth between targets a and b on a /24 of its own (both
+        ends inside the targets' namespaces: it goes with them). Returns
+        the addresses of a and b on it."""
+        a, b = self.target(a), self.target(b)
+        net = self._free_net()
+        self._link_nets.append(net)
+        va = "me%sl%d%da" % (self.id, a.index, b.index)
+        vb = "me%sl%d%db" % (self.id, a.index, b.index)
+        _run(["ip", "link", "add", va, "netns", a.ns, "type", "veth", "peer",
+              "name", vb, "netns", b.ns])
+        ips = (net + ".1", net + ".2")
+        for ns, dev, ip in ((a.ns, va, ips[0]), (b.ns, vb, ips[1])):
+            _run(["ip", "-n", ns, "addr", "add", ip + "/24", "dev", dev])
+            _run(["ip", "-n", ns, "link", "set", dev, "up"])
+        # the targets' host keys under their link addresses too
+        with open(self.known_hosts, "a") as kh:
+            kh.write("%s %s\n%s %s\n" % (ips[0], a.host_pub, ips[1], b.host_pub))
+        return ips
+
+    def write_ssh_config(self, path, known_hosts, extra="", addresses=None):
+        """Write an ssh client config for all targets using known_hosts;
+        `addresses` maps target names to other addresses to use (e.g. the
+        far end of a link() for a config used on a target)."""
+        addresses = addresses or {}
         blocks = []
         for t in self.targets:
             common = [
@@ -467,7 +492,8 @@ class Harness:
                 "    ConnectTimeout %d" % CONNECT_TIMEOUT,
             ]
             blocks.append("\n".join(
-                ["Host %s" % t.name, "    HostName %s" % t.ip,
+                ["Host %s" % t.name,
+                 "    HostName %s" % addresses.get(t.name, t.ip),
                  "    Port 22"] + common))
             blocks.append("\n".join(
                 ["Host %s-dead" % t.name, "    HostName %s" % t.unused_ip,

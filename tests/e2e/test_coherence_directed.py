@@ -50,9 +50,14 @@ print(os.path.exists("a"), os.path.exists("b"), os.path.exists("c"), ",".join(na
 '''
 
 
-def _start_and_wait_ready(harness, workdir, script, targets):
+def direct(harness, t, *argv):
+    """Runs argv on target t with mrc from the head."""
+    return harness.popen_mrc(t, *argv)
+
+
+def _start_and_wait_ready(harness, workdir, script, targets, launch=direct):
     (workdir / "agent.py").write_text(script)
-    procs = {t: harness.popen_mrc(t, "python3", "agent.py", t)
+    procs = {t: launch(harness, t, "python3", "agent.py", t)
              for t in targets}
     deadline = time.time() + 30
     while not all((workdir / ("ready-" + t)).exists() for t in targets):

@@ -55,7 +55,8 @@ using Messages = ::testing::Types<Attr, Entry, NodeReq, NameReq, FhReq, SetattrR
                                   LinkReq, StatfsRep, FsyncReq, InvalItem, InvalidateReq, ExportSpec,
                                   JobSpec, SignalMsg,
                                   WinSizeMsg, StreamDataMsg, StreamCloseMsg, StreamAckMsg, JobExitMsg,
-                                  FatalMsg, ForgetItem, ForgetMsg, JobStartedMsg, AttachMsg>;
+                                  FatalMsg, ForgetItem, ForgetMsg, JobStartedMsg, AttachMsg,
+                                  UpstreamHelloMsg>;
 
 template <typename M>
 class EveryMessage : public ::testing::Test {};

@@ -69,7 +69,8 @@ MRC_TEST_FIELDS(FatalMsg, a)
 MRC_TEST_FIELDS(ForgetItem, a, b)
 MRC_TEST_FIELDS(ForgetMsg, a)
 MRC_TEST_FIELDS(JobStartedMsg, a)
-MRC_TEST_FIELDS(AttachMsg, a, b, c, d, e)
+MRC_TEST_FIELDS(AttachMsg, a, b, c, d, e, f)
+MRC_TEST_FIELDS(UpstreamHelloMsg, a, b)
 #undef MRC_TEST_FIELDS
 
 template <typename T>
