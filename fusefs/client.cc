@@ -30,6 +30,7 @@
 #include "fusefs/downstream.h"
 #include "fusefs/kmount.h"
 #include "fusefs/lease.h"
+#include "fusefs/writeback.h"
 
 namespace mrc::fusefs {
 namespace {
@@ -63,7 +64,7 @@ class Session {
  public:
   Session(proto::Connection& conn, MountOptions opts)
       : m_conn(conn), m_opts(std::move(opts)), m_log(logger("fusefs")), m_lease(conn, m_opts.lease),
-        m_inval(conn) {
+        m_inval(conn), m_wb(conn, m_opts.timeout) {
     m_ids = IdMap{m_opts.head_uid, m_opts.head_gid, static_cast<uint32_t>(::getuid()),
                   static_cast<uint32_t>(::getgid())};
   }
@@ -208,6 +209,10 @@ class Session {
 
   Lease m_lease;
   Invalidator m_inval;
+ public:
+  WriteBack m_wb;  // writes buffered under write leases; used by the callbacks
+
+ private:
   bool m_started = false;      // start() ran: the lease clock is running
   bool m_expire_only = false;  // set in INIT: the kernel can expire an entry without detaching mounts
   std::unique_ptr<Downstream> m_down_owner;  // set once by serve_downstream()
@@ -293,6 +298,7 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   guard(req, [&] {
+    self(req).m_wb.drain(ino);  // its size and mtime include our buffered writes
     uint64_t gen = self(req).generation();
     auto r = self(req).call<proto::Attr>(proto::Op::Getattr, ino, proto::NodeReq{ino});
     if (!r) return reply_err(req, r.error());
@@ -303,6 +309,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   guard(req, [&] {
     Session::Busy busy(self(req), ino);
+    self(req).m_wb.drain(ino);  // a truncate or chmod comes after our buffered writes
     auto q = to_setattr(ino, fh_of(fi), *attr, static_cast<uint32_t>(to_set), self(req).ids());
     uint64_t gen = self(req).generation();
     auto r = self(req).call<proto::Attr>(proto::Op::Setattr, ino, q);
@@ -402,12 +409,17 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     // Pages cached under the lease stay: the server invalidates them when
     // the file changes. Without a lease, drop them (close-to-open).
     fi->keep_cache = self(req).lease_valid() ? 1 : 0;
-    fuse_reply_open(req, fi);
+    if (r->flags & proto::k_fh_write_lease) self(req).m_wb.leased(ino, r->fh);
+    if (fuse_reply_open(req, fi) != 0) {  // aborted: the kernel never opened it
+      self(req).m_wb.released(ino, r->fh);
+      (void)self(req).call<proto::Empty>(proto::Op::Release, ino, proto::FhReq{r->fh});
+    }
   });
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   guard(req, [&] {
+    self(req).m_wb.drain(ino);  // the head must have our buffered writes first
     proto::ReadReq q{fi->fh, static_cast<uint64_t>(off),
                      static_cast<uint32_t>(std::min<size_t>(size, k_max_read))};
     auto r = self(req).call<proto::DataRep>(proto::Op::Read, ino, q);
@@ -424,6 +436,13 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
   guard(req, [&] {
     Session::Busy busy(self(req), ino);
     auto p = reinterpret_cast<const std::byte*>(buf);
+    Session& s = self(req);
+    if (s.m_wb.is_leased(ino)) {  // buffered: answered now, sent in batches
+      int rc = s.m_wb.write(ino, fi->fh, static_cast<uint64_t>(off), p, size);
+      if (rc) return (void)fuse_reply_err(req, rc);
+      fuse_reply_write(req, size);
+      return;
+    }
     proto::WriteReq q{fi->fh, static_cast<uint64_t>(off), Bytes(p, p + size)};
     auto r = self(req).call<proto::WriteRep>(proto::Op::Write, ino, q);
     if (!r) return reply_err(req, r.error());
@@ -437,13 +456,16 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
 
 void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   guard(req, [&] {
+    int buffered = self(req).m_wb.flush(ino);  // close() reports whether the data arrived
     auto r = self(req).call<proto::Empty>(proto::Op::Flush, ino, proto::FhReq{fi->fh});
-    fuse_reply_err(req, r ? 0 : reply_errno(r.error()));
+    fuse_reply_err(req, buffered ? buffered : r ? 0 : reply_errno(r.error()));
   });
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   guard(req, [&] {
+    self(req).m_wb.flush(ino);  // an error was reported by the flush of close() already
+    self(req).m_wb.released(ino, fi->fh);
     auto r = self(req).call<proto::Empty>(proto::Op::Release, ino, proto::FhReq{fi->fh});
     fuse_reply_err(req, r ? 0 : reply_errno(r.error()));  // the kernel ignores it
   });
@@ -451,9 +473,10 @@ void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   guard(req, [&] {
+    int buffered = self(req).m_wb.flush(ino);
     auto r = self(req).call<proto::Empty>(proto::Op::Fsync, ino,
                                           proto::FsyncReq{fi->fh, static_cast<uint8_t>(datasync ? 1 : 0)});
-    fuse_reply_err(req, r ? 0 : reply_errno(r.error()));
+    fuse_reply_err(req, buffered ? buffered : r ? 0 : reply_errno(r.error()));
   });
 }
 
@@ -544,11 +567,13 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     if (!r) return reply_err(req, r.error());
     fi->fh = r->fh;
     fi->keep_cache = s.lease_valid() ? 1 : 0;
+    if (r->flags & proto::k_fh_write_lease) s.m_wb.leased(r->entry.nodeid, r->fh);
     auto guard = s.reply_guard();
     auto p = s.entry_param(r->entry, s.timeout_for(gen));
     int rc = fuse_reply_create(req, &p, fi);
     guard.unlock();
     if (rc != 0) {  // aborted: the kernel holds neither
+      s.m_wb.released(r->entry.nodeid, r->fh);
       s.forget({{r->entry.nodeid, 1}});
       (void)s.call<proto::Empty>(proto::Op::Release, r->entry.nodeid, proto::FhReq{r->fh});
     }
@@ -607,6 +632,9 @@ Result<void> Session::mount() {
 
 int Session::apply_quick(const proto::InvalItem& item) {
   switch (static_cast<proto::InvalKind>(item.kind)) {
+    case proto::InvalKind::Recall:
+      m_wb.recall(item.nodeid);  // takes no kernel lock: waits for the head only
+      return 0;
     case proto::InvalKind::Inode:
       // Attributes only: takes no sleeping lock. With AUTO_INVAL_DATA the
       // next read fetches the attributes and drops pages if mtime or size moved.
@@ -633,6 +661,9 @@ int Session::increment_epoch() {
 
 int Session::apply(const proto::InvalItem& item) {
   switch (static_cast<proto::InvalKind>(item.kind)) {
+    case proto::InvalKind::Recall:
+      m_wb.recall(item.nodeid);
+      return 0;
     case proto::InvalKind::Inode:
       return fuse_lowlevel_notify_inval_inode(m_se, item.nodeid, 0, 0);
     case proto::InvalKind::Entry:
@@ -657,6 +688,7 @@ void Session::start() {
                   }});
   if (!m_lease.start()) m_log->info("no lease from the head node yet: caching nothing until it renews");
   m_started = true;
+  m_wb.start();
   m_loop = std::thread([this] {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(cfg, 0);
@@ -672,6 +704,8 @@ void Session::unmount() {
   if (!m_se) return;
   // 0. Coherence first, while the loop still serves: an invalidation
   // waiting on a page lock needs the READ in flight to be answered.
+  m_wb.flush_all();
+  m_wb.stop();
   m_lease.stop();
   m_inval.stop();
   // 1. Loop threads stop taking requests.
@@ -719,6 +753,7 @@ void Client::unmount() { m_session->unmount(); }
 void Client::on_invalidate(uint64_t id, Bytes payload) { m_session->on_invalidate(id, std::move(payload)); }
 std::chrono::milliseconds Client::since_renewal() const { return m_session->since_renewal(); }
 Result<std::string> Client::serve_downstream() { return m_session->serve_downstream(); }
+int Client::flush_all() { return m_session->m_wb.flush_all(); }
 
 // ---- the ops table -------------------------------------------------------------
 

@@ -55,6 +55,9 @@ class Client {
   /// address for the job's $MRC_UPSTREAM. Errors: socket errors, or the
   /// mount's device is unknown.
   [[nodiscard]] Result<std::string> serve_downstream();
+  /// Sends every buffered write and waits (before the job's exit status
+  /// is reported). Returns the first error, 0 if all arrived.
+  int flush_all();
   /// Time since the head last renewed our lease: the head is unreachable
   /// (or unwilling) for that long. Zero before start().
   std::chrono::milliseconds since_renewal() const;

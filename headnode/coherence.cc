@@ -34,7 +34,110 @@ void Coherence::leave(uint32_t session) {
   it->second.leaving = true;
   m_settled.wait(lk, [&] { return m_members.at(session).users == 0; });
   m_members.erase(session);
+  for (auto l = m_leases.begin(); l != m_leases.end();) {
+    if (l->second.session == session && !l->second.recalling) {
+      l = m_leases.erase(l);
+      m_lease_count.fetch_sub(1);
+    } else {
+      ++l;
+    }
+  }
   m_settled.notify_all();
+}
+
+Sink* Coherence::revoke_locked(uint32_t session, std::string* why) {
+  auto m = m_members.find(session);
+  if (m == m_members.end() || m->second.revoked) return nullptr;
+  m->second.revoked = true;
+  *why = "lease revoked: " + m->second.name + " did not acknowledge an invalidation within " +
+         std::to_string(m->second.lease.count()) + " ms";
+  return m->second.sink;
+}
+
+bool Coherence::try_lease(const Node& n) {
+  // Announce first, then look: an access() that set its flag before our
+  // look is seen here; one that sets it after sees the count and recalls.
+  m_lease_count.fetch_add(1);
+  std::lock_guard lk(m_mu);
+  Key k{n.dev, n.ino};
+  if (auto l = m_leases.find(k); l != m_leases.end()) {
+    m_lease_count.fetch_sub(1);
+    if (l->second.session != n.session || l->second.nodeid != n.nodeid || l->second.recalling) return false;
+    l->second.files++;
+    return true;
+  }
+  if (auto it = m_index.find(k); it != m_index.end())
+    for (const Node* o : it->second)
+      if (o->session != n.session && (o->cache.load() & k_cache_attr)) {
+        m_lease_count.fetch_sub(1);
+        return false;
+      }
+  m_leases[k] = WriteLease{n.session, n.nodeid, 1, false};
+  return true;
+}
+
+void Coherence::unlease(const Node& n) {
+  std::lock_guard lk(m_mu);
+  auto l = m_leases.find(Key{n.dev, n.ino});
+  if (l == m_leases.end() || l->second.session != n.session || l->second.recalling) return;
+  if (--l->second.files > 0) return;
+  m_leases.erase(l);
+  m_lease_count.fetch_sub(1);
+  m_settled.notify_all();
+}
+
+void Coherence::access(const Node& n, uint8_t bits) {
+  hold(n, bits);
+  if (m_lease_count.load() == 0) return;  // after hold(): see try_lease()
+  recall_other(n.dev, n.ino, n.session);
+}
+
+void Coherence::recall(dev_t dev, ino_t ino) {
+  if (m_lease_count.load() == 0) return;
+  recall_other(dev, ino, 0);
+}
+
+void Coherence::recall_other(dev_t dev, ino_t ino, uint32_t session) {
+  std::unique_lock lk(m_mu);
+  Key k{dev, ino};
+  while (true) {
+    auto l = m_leases.find(k);
+    if (l == m_leases.end() || l->second.session == session) return;
+    if (l->second.recalling) {  // someone else is at it: wait for the outcome
+      m_settled.wait(lk);
+      continue;
+    }
+    WriteLease lease = l->second;
+    l->second.recalling = true;
+    auto m = m_members.find(lease.session);
+    if (m == m_members.end() || m->second.leaving || m->second.revoked) {
+      m_leases.erase(l);
+      m_lease_count.fetch_sub(1);
+      continue;
+    }
+    Sink* sink = m->second.sink;
+    auto term = m->second.lease;
+    m->second.users++;
+    uint64_t seq = m_next_seq++;
+    m->second.outstanding.insert(seq);  // no renewal until it acknowledged
+    lk.unlock();
+    proto::InvalidateReq req{{proto::InvalItem{static_cast<uint8_t>(proto::InvalKind::Recall), lease.nodeid, {}}}};
+    bool acked = sink->send(req)(Clock::now() + term);
+    lk.lock();
+    m_leases.erase(k);
+    m_lease_count.fetch_sub(1);
+    m_members.at(lease.session).outstanding.erase(seq);
+    std::string why;
+    Sink* to_revoke = acked ? nullptr : revoke_locked(lease.session, &why);
+    if (to_revoke) {
+      lk.unlock();
+      logger("coherence")->warn("{}", why);
+      to_revoke->revoke(why);
+      lk.lock();
+    }
+    m_members.at(lease.session).users--;
+    m_settled.notify_all();
+  }
 }
 
 void Coherence::add_node(const Node& n) {
@@ -120,21 +223,16 @@ void Coherence::changed(std::span<const Node* const> origins, std::span<const Ch
   size_t i = 0;
   for (auto& [id, o] : out) {
     bool acked = waits[i++](t0 + o.lease);
-    std::string name;
+    std::string why;
+    Sink* to_revoke = nullptr;
     {
       std::lock_guard lk(m_mu);
-      Member& m = m_members.at(id);  // users > 0: still there
-      m.outstanding.erase(o.seq);
-      if (!acked && !m.revoked) {
-        m.revoked = true;
-        name = m.name;
-      }
+      m_members.at(id).outstanding.erase(o.seq);  // users > 0: still there
+      if (!acked) to_revoke = revoke_locked(id, &why);
     }
-    if (!name.empty()) {
-      std::string why = "lease revoked: " + name + " did not acknowledge an invalidation within " +
-                        std::to_string(o.lease.count()) + " ms";
+    if (to_revoke) {
       logger("coherence")->warn("{}", why);
-      o.sink->revoke(why);
+      to_revoke->revoke(why);
     }
     {
       std::lock_guard lk(m_mu);

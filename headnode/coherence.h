@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -119,6 +120,26 @@ class Coherence {
   /// Nodes indexed, every session together (for tests and -v).
   size_t indexed() const;
 
+  // ---- write leases (docs/design.md, "Write leases") ----------------------
+
+  /// Grants `n`'s session the exclusive write lease of n's inode for one
+  /// more open file, if no other session may cache the inode now. While
+  /// it holds, that client may buffer writes.
+  bool try_lease(const Node& n);
+  /// One leased open file of `n` closed; the lease ends with the last.
+  void unlease(const Node& n);
+  /// hold(n, bits), and before `n`'s session reads or (bits 0) changes
+  /// n's inode: if another session holds its write lease, recall it —
+  /// that client sends its buffered writes and acknowledges — waiting at
+  /// most that session's lease term, then revoking it.
+  void access(const Node& n, uint8_t bits);
+  /// The same for a change from outside the file service (recursion: our
+  /// mount's head recalls its own lease): every write lease of the inode
+  /// is recalled.
+  void recall(dev_t dev, ino_t ino);
+  /// Write leases held now.
+  size_t leases() const { return m_lease_count.load(); }
+
  private:
   struct Member {
     Sink* sink = nullptr;
@@ -142,10 +163,24 @@ class Coherence {
   };
 
   KeyObserver* m_observer = nullptr;  // set before use; called under m_mu
+  struct WriteLease {
+    uint32_t session = 0;
+    uint64_t nodeid = 0;    // the holder's nodeid for the inode
+    int files = 0;          // open files of the holder under the lease
+    bool recalling = false;  // an access() is recalling it
+  };
+  /// Recalls the write lease of `k` unless `session` holds it (0: any).
+  void recall_other(dev_t dev, ino_t ino, uint32_t session);
+  /// Marks `session` revoked (once) and returns the sink to revoke and the
+  /// message, or null. Under m_mu.
+  Sink* revoke_locked(uint32_t session, std::string* why);
+
+  std::atomic<size_t> m_lease_count{0};  // m_leases.size(), plus try_lease()s in progress
   mutable std::mutex m_mu;  // guards everything below
   std::condition_variable m_settled;  // an outstanding invalidation ended, or a user let go
   std::unordered_map<uint32_t, Member> m_members;
   std::unordered_map<Key, std::vector<const Node*>, KeyHash> m_index;
+  std::unordered_map<Key, WriteLease, KeyHash> m_leases;
   uint32_t m_next_session = 1;
   uint64_t m_next_seq = 1;
   size_t m_indexed = 0;

@@ -86,19 +86,21 @@ Result<proto::FhRep> Ops::open(const proto::OpenReq& r) {
   if (r.nodeid == proto::k_root_nodeid) return fail(EISDIR, "the root is a directory");
   auto n = node(r.nodeid);
   if (!n) return tl::unexpected(n.error());
-  hold(**n, k_cache_attr);  // the client may keep its cached pages (keep_cache)
+  access(**n, k_cache_attr);  // the client may keep its cached pages (keep_cache)
   auto fd = reopen((*n)->fd.get(), static_cast<int>(r.flags));
   if (!fd) return tl::unexpected(fd.error());
   if (r.flags & O_TRUNC) changed({n->get()}, {inode_of(**n)});
   auto h = std::make_shared<FileHandle>(FileHandle{std::move(*fd), *n});
-  return proto::FhRep{m_handles.add_file(std::move(h))};
+  h->leased = lease_for(**n, r.flags);
+  uint32_t flags = h->leased ? proto::k_fh_write_lease : 0;
+  return proto::FhRep{m_handles.add_file(std::move(h)), flags};
 }
 
 Result<proto::CreateRep> Ops::create(const proto::CreateReq& r) {
   auto p = node(r.parent);
   if (!p) return tl::unexpected(p.error());
   if (auto v = validate_name(r.name); !v) return tl::unexpected(v.error());
-  hold(**p, k_cache_entries);
+  access(**p, k_cache_entries);
   auto io = open_beneath((*p)->fd.get(), r.name, static_cast<int>(r.flags) | O_CREAT, r.mode);
   if (!io) return tl::unexpected(io.error());
   // The node's O_PATH fd comes from the opened file itself, so a rename
@@ -111,7 +113,9 @@ Result<proto::CreateRep> Ops::create(const proto::CreateReq& r) {
   // Without O_EXCL the file may have existed (and been truncated).
   changed({p->get(), n.get()}, {entry_of(**p, r.name), inode_of(**p), inode_of(*n)});
   auto h = std::make_shared<FileHandle>(FileHandle{std::move(*io), std::move(n)});
-  return proto::CreateRep{*entry, m_handles.add_file(std::move(h))};
+  h->leased = lease_for(*h->node, r.flags);
+  uint32_t flags = h->leased ? proto::k_fh_write_lease : 0;
+  return proto::CreateRep{*entry, m_handles.add_file(std::move(h)), flags};
 }
 
 Result<proto::DataRep> Ops::read(const proto::ReadReq& r) {
@@ -119,7 +123,7 @@ Result<proto::DataRep> Ops::read(const proto::ReadReq& r) {
   if (r.offset > static_cast<uint64_t>(INT64_MAX)) return fail(EINVAL, "offset too large");
   auto h = m_handles.file(r.fh);
   if (!h) return tl::unexpected(h.error());
-  hold(*(*h)->node, k_cache_attr);  // the pages read stay in the client's cache
+  access(*(*h)->node, k_cache_attr);  // the pages read stay in the client's cache
   proto::DataRep rep;
   rep.data.resize(r.size);
   size_t done = 0;
@@ -139,6 +143,7 @@ Result<proto::WriteRep> Ops::write(const proto::WriteReq& r) {
   if (r.offset > static_cast<uint64_t>(INT64_MAX)) return fail(EINVAL, "offset too large");
   auto h = m_handles.file(r.fh);
   if (!h) return tl::unexpected(h.error());
+  access(*(*h)->node, 0);  // another client's buffered writes go first
   size_t done = 0;
   while (done < r.data.size()) {
     ssize_t n = ::pwrite((*h)->fd.get(), r.data.data() + done, r.data.size() - done,
@@ -170,8 +175,16 @@ Result<proto::Empty> Ops::flush(const proto::FhReq& r) {
 }
 
 Result<proto::Empty> Ops::release(const proto::FhReq& r) {
+  auto h = m_handles.file(r.fh);
+  if (!h) return tl::unexpected(h.error());
   if (auto ok = m_handles.remove_file(r.fh); !ok) return tl::unexpected(ok.error());
+  if ((*h)->leased && m_member.coh) m_member.coh->unlease(*(*h)->node);
   return proto::Empty{};
+}
+
+bool Ops::lease_for(const Node& n, uint32_t flags) {
+  if (!m_member.coh || !m_member.write_leases || (flags & O_ACCMODE) == O_RDONLY) return false;
+  return m_member.coh->try_lease(n);
 }
 
 // ---- directories ------------------------------------------------------------
@@ -184,7 +197,7 @@ Result<proto::FhRep> Ops::opendir(const proto::NodeReq& r) {
     auto st = stat_fd((*n)->fd.get());
     if (!st) return tl::unexpected(st.error());
     if (!S_ISDIR(st->st_mode)) return fail(ENOTDIR, "not a directory");
-    hold(**n, k_cache_attr | k_cache_entries);  // the listing may be cached (cache_readdir)
+    access(**n, k_cache_attr | k_cache_entries);  // the listing may be cached (cache_readdir)
     auto fd = reopen_dir((*n)->fd.get());
     if (!fd) return tl::unexpected(fd.error());
     h->dir = ::fdopendir(fd->get());
@@ -225,7 +238,7 @@ Result<proto::ReaddirRep> Ops::readdirplus(const proto::ReaddirReq& r) {
   if (r.offset > static_cast<uint64_t>(LONG_MAX)) return fail(EINVAL, "bad directory offset");
 
   proto::ReaddirRep rep;
-  hold(*d.node, k_cache_attr | k_cache_entries);  // again: an invalidation may have come since
+  access(*d.node, k_cache_attr | k_cache_entries);  // again: an invalidation may have come since
   std::lock_guard lk(d.mu);
   if (r.offset == 0)
     ::rewinddir(d.dir);

@@ -32,6 +32,13 @@ Ops::Ops(std::vector<Export> exports, NodeTable& nodes, Membership member)
 
 // ---- coherence --------------------------------------------------------------
 
+void Ops::access(const Node& n, uint8_t bits) {
+  if (m_member.coh)
+    m_member.coh->access(n, bits);
+  else
+    hold(n, bits);
+}
+
 void Ops::changed(std::initializer_list<const Node*> origins, std::initializer_list<Change> changes) {
   if (m_member.coh) m_member.coh->changed(origins, changes);
 }
@@ -101,7 +108,7 @@ Result<proto::Entry> Ops::entry_for(UniqueFd fd, uint32_t export_idx,
   auto n = m_nodes.intern(std::move(fd), *id, export_idx);
   // The attributes the client will cache are read after hold(): the first
   // stat only named the inode.
-  hold(*n, k_cache_attr);
+  access(*n, k_cache_attr);
   auto st = stat_fd(n->fd.get());
   if (!st) {
     m_nodes.forget(n->nodeid, 1);
@@ -116,7 +123,7 @@ Result<proto::Entry> Ops::entry_for(UniqueFd fd, uint32_t export_idx,
 
 Result<proto::Entry> Ops::lookup_in(const Node& parent, const std::string& name) {
   if (auto v = validate_name(name); !v) return tl::unexpected(v.error());
-  hold(parent, k_cache_entries);  // the client caches the name, found or not
+  access(parent, k_cache_entries);  // the client caches the name, found or not
   auto fd = open_beneath(parent.fd.get(), name);
   if (!fd) return tl::unexpected(fd.error());
   return entry_for(std::move(*fd), parent.export_idx);
@@ -131,7 +138,7 @@ Result<proto::Entry> Ops::lookup_export(const std::string& name) {
     return fail(ENOENT, "no export " + name);
   auto n = node(m_exports[idx].nodeid);
   if (!n) return tl::unexpected(n.error());
-  hold(**n, k_cache_attr);
+  access(**n, k_cache_attr);
   auto st = stat_fd((*n)->fd.get());
   if (!st) return tl::unexpected(st.error());
   return proto::Entry{(*n)->nodeid, 0, to_attr(*st)};  // pinned: no count
@@ -163,7 +170,7 @@ Result<proto::Attr> Ops::getattr(const proto::NodeReq& r) {
   if (r.nodeid == proto::k_root_nodeid) return root_attr();
   auto n = node(r.nodeid);
   if (!n) return tl::unexpected(n.error());
-  hold(**n, k_cache_attr);
+  access(**n, k_cache_attr);
   auto st = stat_fd((*n)->fd.get());
   if (!st) return tl::unexpected(st.error());
   return to_attr(*st);
@@ -172,6 +179,7 @@ Result<proto::Attr> Ops::getattr(const proto::NodeReq& r) {
 Result<proto::Attr> Ops::setattr(const proto::SetattrReq& r) {
   auto n = node(r.nodeid);
   if (!n) return tl::unexpected(n.error());
+  access(**n, 0);  // another client's buffered writes go first
   int fd = (*n)->fd.get();
   auto st = stat_fd(fd);
   if (!st) return tl::unexpected(st.error());
@@ -220,7 +228,7 @@ Result<proto::Attr> Ops::setattr(const proto::SetattrReq& r) {
       return fail_errno("utimensat");
   }
   changed({n->get()}, {inode_of(**n)});
-  hold(**n, k_cache_attr);  // the client caches the attributes we return
+  access(**n, k_cache_attr);  // the client caches the attributes we return
   auto fresh = stat_fd(fd);
   if (!fresh) return tl::unexpected(fresh.error());
   return to_attr(*fresh);

@@ -31,10 +31,12 @@ struct Export {
   uint64_t nodeid = 0;  // its pinned node
 };
 
-/// An open file: the I/O fd and the node it came from.
+/// An open file: the I/O fd, the node it came from, and whether it was
+/// opened under the inode's write lease (coherence.h: try_lease).
 struct FileHandle {
   UniqueFd fd;
   std::shared_ptr<const Node> node;
+  bool leased = false;
 };
 struct DirHandle;  // ops.cc: a DIR* and its mutex
 
@@ -73,6 +75,9 @@ struct Membership {
   Coherence* coh = nullptr;
   uint32_t session = 0;
   std::chrono::milliseconds lease{30000};  // the client's lease term
+  /// Whether the client may get write leases. Not when we re-export an
+  /// mrc mount (recursion): its head cannot recall what our client buffers.
+  bool write_leases = true;
 };
 
 class Ops {
@@ -140,8 +145,13 @@ class Ops {
   /// Entry of the root's child `name` ("0", "1", ...). Errors: ENOENT.
   Result<proto::Entry> lookup_export(const std::string& name);
   proto::Attr root_attr() const;
+  /// Whether a file opened with `flags` gets n's write lease.
+  bool lease_for(const Node& n, uint32_t flags);
   /// unlinkat(dir, name, flags) and its invalidations.
   Result<proto::Empty> remove(const Node& dir, const std::string& name, int flags);
+  /// Coherence::access (hold, and recall another client's write lease),
+  /// or a plain hold() without coherence.
+  void access(const Node& n, uint8_t bits);
   /// Tells the other holders (Coherence::changed); no-op without coherence.
   void changed(std::initializer_list<const Node*> origins, std::initializer_list<Change> changes);
   /// The (dev, ino) of `name` beneath `dir`, not following a symlink, for

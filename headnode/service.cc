@@ -48,6 +48,10 @@ class Relay {
     so.name = m.name;
     so.lease = std::chrono::milliseconds(m.lease_ms);
     so.threads = k_threads_per_target;
+    // Re-exporting an mrc mount: our head could not recall what this
+    // target buffered, so its writes go through (and may be buffered by
+    // the mount itself, under a lease its head can recall).
+    so.write_leases = m.upstream.empty();
     so.on_revoked = [this](const std::string& why) { m_mrc->send(proto::Ctl::Fatal, proto::FatalMsg{why}); };
     auto s = Session::create(coh, *m_target, m.exports, std::move(roots), so);
     if (!s) {

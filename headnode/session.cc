@@ -44,7 +44,7 @@ Result<std::unique_ptr<Session>> Session::create(Coherence& coh, proto::Connecti
   s->m_coh = &coh;
   s->m_sink = std::make_unique<ConnSink>(conn, std::move(opts.on_revoked));
   s->m_id = coh.join(*s->m_sink, opts.name, opts.lease);
-  Membership m{&coh, s->m_id, opts.lease};
+  Membership m{&coh, s->m_id, opts.lease, opts.write_leases};
   auto fs = roots.empty() ? FileServer::create(exports, m) : FileServer::create(exports, std::move(roots), m);
   if (!fs) return tl::unexpected(fs.error());  // ~Session leaves the Coherence
   s->m_fs = std::move(*fs);

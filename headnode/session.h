@@ -25,6 +25,7 @@ class Session {
     std::string name;                        ///< the client, for messages ("t1", "user@host:22")
     std::chrono::milliseconds lease{30000};  ///< the client's lease term (JobSpec.lease_ms)
     int threads = 8;                         ///< Dispatcher workers
+    bool write_leases = true;                ///< Membership::write_leases
     /// Called once if the client's lease is revoked (it did not acknowledge
     /// an invalidation in time); the Connection is closed right after.
     std::function<void(const std::string& why)> on_revoked;

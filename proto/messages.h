@@ -140,9 +140,16 @@ struct SetattrReq {
   }
 };
 
+/// FhRep/CreateRep flag: the client holds the file's exclusive write lease
+/// while this fh is open, and may buffer writes (docs/design.md, "Write
+/// leases"); the server recalls it (InvalKind::Recall) before any other
+/// client touches the file.
+inline constexpr uint32_t k_fh_write_lease = 1;
+
 struct FhRep {  // Open, Opendir
   uint64_t fh = 0;
-  template <class V> void visit(V& v) { v(fh); }
+  uint32_t flags = 0;  // k_fh_*
+  template <class V> void visit(V& v) { v(fh); v(flags); }
 };
 
 struct ReaddirReq {
@@ -194,7 +201,8 @@ struct CreateReq {
 struct CreateRep {
   Entry entry;
   uint64_t fh = 0;
-  template <class V> void visit(V& v) { v(entry); v(fh); }
+  uint32_t flags = 0;  // k_fh_*
+  template <class V> void visit(V& v) { v(entry); v(fh); v(flags); }
 };
 struct MknodReq {  // Mkdir too (rdev ignored)
   uint64_t parent = 0;
@@ -232,10 +240,11 @@ struct StatfsRep {
 };
 /// What one invalidation drops in the client's kernel.
 enum class InvalKind : uint8_t {
-  Inode = 0,  ///< attributes and cached data (pages, readdir cache) of `nodeid`
-  Entry = 1,  ///< the name `name` in directory `nodeid`, positive or negative
+  Inode = 0,   ///< attributes and cached data (pages, readdir cache) of `nodeid`
+  Entry = 1,   ///< the name `name` in directory `nodeid`, positive or negative
+  Recall = 2,  ///< send the buffered writes of `nodeid`, then give up its write lease
 };
-inline constexpr uint8_t k_inval_kind_last = 1;
+inline constexpr uint8_t k_inval_kind_last = 2;
 struct InvalItem {
   uint8_t kind = 0;  // InvalKind
   uint64_t nodeid = 0;

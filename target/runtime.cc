@@ -270,6 +270,12 @@ int serve(const ServeOptions& opts) {
   }
   relay.stop();
 
+  // Every write the job made is on the head before its status is: a buffered
+  // write that failed there turns the run into an error, never a success.
+  if (int err = fuse.flush_all(); err != 0)
+    return report_fatal(conn, std::string("some of the job's writes did not reach the head node: ") +
+                                  std::strerror(err));
+
   // Report the status; the head syncs its disks and closes.
   int st = *s.wait_status;
   proto::JobExitMsg exit_msg{static_cast<uint8_t>(WIFSIGNALED(st) ? 1 : 0),

@@ -11,7 +11,9 @@ completed before the read started — a value whose write ended before
 another write began that itself ended before the read began — and the same
 for names (a name seen missing after its create completed, or present after
 its unlink completed). Operations of the head itself are outside the file
-service: their changes reach the targets within `head_slack` (fanotify).
+service: their changes reach the targets within `head_slack` (fanotify),
+and targets' writes reach the head's disk within it (writes buffered under
+a write lease are sent within 20 ms).
 """
 
 import json
@@ -86,8 +88,9 @@ def agent(me, seconds, seed, nfiles, agents):
 
 
 def _effective_end(op, reader, head, head_slack):
-    """When op's change must be visible to `reader`'s operations."""
-    if op["a"] == head and reader != head:
+    """When op's change must be visible to `reader`'s operations: at once
+    between targets, within head_slack between a target and the head."""
+    if (op["a"] == head) != (reader == head):
         return op["e"] + head_slack
     return op["e"]
 
@@ -106,7 +109,9 @@ def check(ops, initial, head="head", head_slack=0.1):
         if w is None and r["v"] != initial:
             bad.append("read of a value nobody wrote: %s" % r)
             continue
-        w_end = w["e"] if w else float("-inf")
+        # w counts from when it took effect for this reader (a target's
+        # write at the head: up to head_slack after it returned)
+        w_end = _effective_end(w, r["a"], head, head_slack) if w else float("-inf")
         # a newer write: began after w ended, and completed before r began
         for n in writes.get(r["f"], []):
             if n is w:

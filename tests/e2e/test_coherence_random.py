@@ -69,6 +69,11 @@ def test_checker_catches_a_stale_read():
     c = dict(op="c", n="t1-0", s=1.0, e=1.1, a="t1")
     missing = dict(op="x", n="t1-0", v=False, s=1.2, e=1.3, a="t2")
     assert len(coherence_check.check([c, missing], initial="init")) == 1
+    t_w = dict(op="w", f=0, v="a:3", s=3.0, e=3.01, a="t1")
+    head_r_within = dict(op="r", f=0, v="a:2", s=3.05, e=3.06, a="head")  # buffered up to 20 ms
+    head_r_late = dict(op="r", f=0, v="a:2", s=3.2, e=3.21, a="head")
+    assert coherence_check.check([w1, w2, t_w, head_r_within], initial="init") == []
+    assert len(coherence_check.check([w1, w2, t_w, head_r_late], initial="init")) == 1
     head_w = dict(op="w", f=0, v="head:1", s=2.0, e=2.01, a="head")
     within = dict(op="r", f=0, v="a:2", s=2.05, e=2.06, a="t3")  # inside the 100 ms head slack
     late = dict(op="r", f=0, v="a:2", s=2.2, e=2.21, a="t3")

@@ -1,0 +1,190 @@
+// WriteBack: per-file buffers, one request in flight each, the delay thread.
+#include "fusefs/writeback.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "common/log.h"
+#include "proto/codec.h"
+
+namespace mrc::fusefs {
+
+WriteBack::WriteBack(proto::Connection& conn, std::chrono::milliseconds timeout)
+    : m_conn(conn), m_timeout(timeout) {}
+
+WriteBack::~WriteBack() { stop(); }
+
+void WriteBack::start() {
+  m_thread = std::thread([this] { loop(); });
+}
+
+void WriteBack::stop() {
+  {
+    std::lock_guard lk(m_mu);
+    m_stop = true;
+  }
+  m_cv.notify_all();
+  if (m_thread.joinable()) m_thread.join();
+}
+
+std::shared_ptr<WriteBack::File> WriteBack::file(uint64_t nodeid) {
+  std::lock_guard lk(m_mu);
+  auto& f = m_files[nodeid];
+  if (!f) f = std::make_shared<File>();
+  return f;
+}
+
+void WriteBack::leased(uint64_t nodeid, uint64_t fh) {
+  std::lock_guard lk(m_mu);
+  auto& f = m_files[nodeid];
+  if (!f) f = std::make_shared<File>();
+  f->leased.push_back(fh);
+}
+
+void WriteBack::released(uint64_t nodeid, uint64_t fh) {
+  std::lock_guard lk(m_mu);
+  auto it = m_files.find(nodeid);
+  if (it == m_files.end()) return;
+  File& f = *it->second;
+  std::erase(f.leased, fh);
+  if (!f.leased.empty()) return;
+  // Nothing left to track once it is clean (release flushed it).
+  std::unique_lock flk(f.mu, std::try_to_lock);
+  if (flk && f.pending.empty() && !f.inflight && f.error == 0) {
+    flk.unlock();
+    m_files.erase(it);
+  }
+}
+
+bool WriteBack::is_leased(uint64_t nodeid) {
+  std::lock_guard lk(m_mu);
+  auto it = m_files.find(nodeid);
+  return it != m_files.end() && !it->second->leased.empty();
+}
+
+bool WriteBack::dirty(uint64_t nodeid) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lk(m_mu);
+    auto it = m_files.find(nodeid);
+    if (it == m_files.end()) return false;
+    f = it->second;
+  }
+  std::lock_guard flk(f->mu);
+  return !f->pending.empty() || f->inflight;
+}
+
+void WriteBack::settle(File& f) {
+  if (!f.inflight) return;
+  auto r = m_conn.await(*f.inflight, Clock::now() + m_timeout);
+  int err = 0;
+  if (!r) {
+    err = r.error().code == ETIMEDOUT || r.error().code == EPROTO || r.error().code > 4095 ? EIO
+                                                                                           : r.error().code;
+    if (err == 0) err = EIO;
+  } else if (auto rep = proto::decode<proto::WriteRep>(*r); !rep || rep->written != f.inflight_len) {
+    err = rep ? ENOSPC : EIO;  // a short write at the head: most likely a full disk
+  }
+  if (err && !f.error) {
+    f.error = err;
+    logger("fusefs")->warn("a buffered write failed at the head node: {}", std::strerror(err));
+  }
+  f.inflight.reset();
+  f.inflight_len = 0;
+}
+
+void WriteBack::send(File& f) {
+  if (f.pending.empty()) return;
+  settle(f);
+  proto::WriteReq req{f.fh, f.off, std::move(f.pending)};
+  f.inflight_len = req.data.size();
+  f.pending.clear();
+  f.inflight = m_conn.start_call(proto::Op::Write, proto::encode(req));
+}
+
+int WriteBack::write(uint64_t nodeid, uint64_t fh, uint64_t off, const std::byte* data, size_t n) {
+  auto f = file(nodeid);
+  std::lock_guard flk(f->mu);
+  if (f->error) return std::exchange(f->error, 0);
+  bool contiguous = f->pending.empty() || (f->fh == fh && f->off + f->pending.size() == off);
+  if (!contiguous || f->pending.size() + n > k_max_chunk) send(*f);
+  if (f->pending.empty()) {
+    f->fh = fh;
+    f->off = off;
+    f->since = Clock::now();
+    f->pending.reserve(k_max_chunk);
+  }
+  f->pending.insert(f->pending.end(), data, data + n);
+  if (f->pending.size() >= k_max_chunk) send(*f);
+  return 0;
+}
+
+int WriteBack::flush(uint64_t nodeid) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lk(m_mu);
+    auto it = m_files.find(nodeid);
+    if (it == m_files.end()) return 0;
+    f = it->second;
+  }
+  std::lock_guard flk(f->mu);
+  send(*f);
+  settle(*f);
+  return std::exchange(f->error, 0);
+}
+
+void WriteBack::drain(uint64_t nodeid) {
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lk(m_mu);
+    auto it = m_files.find(nodeid);
+    if (it == m_files.end()) return;
+    f = it->second;
+  }
+  std::lock_guard flk(f->mu);
+  send(*f);
+  settle(*f);
+}
+
+int WriteBack::recall(uint64_t nodeid) {
+  {
+    std::lock_guard lk(m_mu);
+    auto it = m_files.find(nodeid);
+    if (it == m_files.end()) return 0;
+    it->second->leased.clear();  // later writes go through at once
+  }
+  return flush(nodeid);
+}
+
+int WriteBack::flush_all() {
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard lk(m_mu);
+    for (auto& [id, f] : m_files) ids.push_back(id);
+  }
+  int first = 0;
+  for (uint64_t id : ids)
+    if (int e = flush(id); e && !first) first = e;
+  return first;
+}
+
+void WriteBack::loop() {
+  std::unique_lock lk(m_mu);
+  while (!m_stop) {
+    m_cv.wait_for(lk, k_max_delay / 2);
+    if (m_stop) return;
+    std::vector<std::shared_ptr<File>> files;
+    for (auto& [id, f] : m_files) files.push_back(f);
+    lk.unlock();
+    auto now = Clock::now();
+    for (auto& f : files) {
+      std::unique_lock flk(f->mu, std::try_to_lock);  // a writer or flusher is at it: it sends
+      if (flk && !f->pending.empty() && now - f->since >= k_max_delay) send(*f);
+    }
+    lk.lock();
+  }
+}
+
+}  // namespace mrc::fusefs
