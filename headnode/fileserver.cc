@@ -158,6 +158,7 @@ std::pair<int, Bytes> FileServer::handle(Op op, std::span<const std::byte> paylo
 std::pair<int, Bytes> FileServer::serve(Op op, std::span<const std::byte> payload, uint64_t id) {
   auto t0 = std::chrono::steady_clock::now();
   const OpEntry* e = find_op(op);
+  if (e) m_served[static_cast<size_t>(op)].fetch_add(1, std::memory_order_relaxed);
   Result<Bytes> r = fail(ENOSYS, "op not served");
   if (e) {
     try {  // nothing may escape to the pool thread (bad_alloc, ...)

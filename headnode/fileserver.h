@@ -5,6 +5,8 @@
 // lives in coherence.h. Not the transport, not the FUSE client.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -64,6 +66,12 @@ class FileServer {
   /// (the synthetic root is not counted).
   size_t node_count() const;
 
+  /// Requests of `op` served so far (for tests and -v statistics).
+  uint64_t served(proto::Op op) const {
+    auto i = static_cast<size_t>(op);
+    return i < m_served.size() ? m_served[i].load() : 0;
+  }
+
  private:
   explicit FileServer(Membership member);
   friend class Dispatcher;
@@ -73,6 +81,7 @@ class FileServer {
   std::unique_ptr<NodeTable> m_nodes;
   std::unique_ptr<Ops> m_ops;
   std::shared_ptr<spdlog::logger> m_log;
+  std::array<std::atomic<uint64_t>, proto::k_op_last + 1> m_served{};
 };
 
 /// Runs a FileServer on a Connection: Requests go to a pool of `threads`

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -272,6 +273,56 @@ TEST_F(CoherenceMountTest, ConcurrentMutationsInOneDirectoryAndFileNeverDeadlock
   EXPECT_EQ(list_dir(b.root).count("b199"), 0u);
   EXPECT_EQ(slurp(a.root + "/f"), slurp(m_export + "/f"));
   EXPECT_EQ(slurp(b.root + "/f"), slurp(m_export + "/f"));
+}
+
+TEST_F(CoherenceMountTest, SmallWritesAreBatchedUnderTheWriteLease) {
+  std::string block(4096, 'w');
+  uint64_t before = a.session->server().served(proto::Op::Write);
+  int fd = ::open((a.root + "/batched").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 1024; ++i) {
+    block[0] = static_cast<char>('a' + i % 26);
+    ASSERT_EQ(::write(fd, block.data(), block.size()), 4096);
+  }
+  ASSERT_EQ(::close(fd), 0);
+  uint64_t requests = a.session->server().served(proto::Op::Write) - before;
+  EXPECT_LT(requests, 64u) << "1024 writes of 4 KiB were not batched";
+  std::string got = slurp(m_export + "/batched");  // on the head once close() returned
+  ASSERT_EQ(got.size(), 4u << 20);
+  for (int i = 0; i < 1024; ++i) ASSERT_EQ(got[static_cast<size_t>(i) * 4096], static_cast<char>('a' + i % 26));
+}
+
+TEST_F(CoherenceMountTest, BufferedWritesAreSeenAtOnceByAnotherMount) {
+  int fd = ::open((a.root + "/buffered").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "hello", 5), 5);  // buffered at a: the file is a's alone
+  EXPECT_EQ(slurp(b.root + "/buffered"), "hello") << "b's look did not recall a's lease";
+  ASSERT_EQ(::write(fd, " world", 6), 6);  // straight through now: b caches the file
+  EXPECT_EQ(slurp(b.root + "/buffered"), "hello world");
+  ASSERT_EQ(::close(fd), 0);
+}
+
+TEST_F(CoherenceMountTest, CloseReportsABufferedWriteThatFailedAtTheHead) {
+  std::string small = m_export + "/small";
+  ASSERT_EQ(::mkdir(small.c_str(), 0755), 0);
+  ASSERT_EQ(::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=64k"), 0) << std::strerror(errno);
+  int fd = ::open((a.root + "/small/big").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  int close_rc = 0, close_errno = 0, write_errno = 0;
+  if (fd >= 0) {
+    std::string block(4096, 'x');
+    for (int i = 0; i < 256; ++i)  // 1 MiB into 64 KiB
+      if (::write(fd, block.data(), block.size()) < 0) {
+        write_errno = errno;
+        break;
+      }
+    close_rc = ::close(fd);
+    close_errno = errno;
+  }
+  ::umount2(small.c_str(), MNT_DETACH);
+  ASSERT_GE(fd, 0);
+  // Either a later write or close() says so: the data did not arrive.
+  EXPECT_TRUE(write_errno == ENOSPC || (close_rc == -1 && close_errno == ENOSPC))
+      << "write errno " << write_errno << ", close " << close_rc << " errno " << close_errno;
 }
 
 }  // namespace

@@ -280,6 +280,52 @@ TEST_F(CoherenceTest, ChangesFromOutsideReachEveryHolder) {
   EXPECT_TRUE(has(b.sink.take(), proto::InvalKind::Inode, bf));
 }
 
+TEST_F(CoherenceTest, AWriterAloneGetsTheWriteLease) {
+  uint64_t af = a.lookup(a.root(), "f");
+  auto w = a.call<proto::FhRep>(Op::Open, proto::OpenReq{af, O_WRONLY});
+  EXPECT_EQ(w.flags & proto::k_fh_write_lease, proto::k_fh_write_lease);
+  auto r = a.call<proto::FhRep>(Op::Open, proto::OpenReq{af, O_RDONLY});
+  EXPECT_EQ(r.flags, 0u) << "reading needs no lease";
+  EXPECT_EQ(m_coh.leases(), 1u);
+  a.call<proto::Empty>(Op::Release, proto::FhReq{w.fh});
+  EXPECT_EQ(m_coh.leases(), 0u) << "the lease ends with its last open file";
+}
+
+TEST_F(CoherenceTest, NoWriteLeaseWhileAnotherClientCaches) {
+  b.lookup(b.root(), "f");
+  uint64_t af = a.lookup(a.root(), "f");
+  auto w = a.call<proto::FhRep>(Op::Open, proto::OpenReq{af, O_WRONLY});
+  EXPECT_EQ(w.flags, 0u);
+  EXPECT_EQ(m_coh.leases(), 0u);
+}
+
+TEST_F(CoherenceTest, AnotherClientsAccessRecallsTheLeaseFirst) {
+  uint64_t af = a.lookup(a.root(), "f");
+  auto w = a.call<proto::FhRep>(Op::Open, proto::OpenReq{af, O_WRONLY});
+  ASSERT_TRUE(w.flags & proto::k_fh_write_lease);
+  b.lookup(b.root(), "f");  // looking at it is touching it
+  auto got = a.sink.take();
+  EXPECT_TRUE(has(got, proto::InvalKind::Recall, af)) << got.size();
+  EXPECT_EQ(m_coh.leases(), 0u);
+  // The old open file writes straight through now, and b is told.
+  auto p = reinterpret_cast<const std::byte*>("x");
+  a.call<proto::WriteRep>(Op::Write, proto::WriteReq{w.fh, 0, Bytes(p, p + 1)});
+  EXPECT_FALSE(b.sink.take().empty());
+}
+
+TEST_F(CoherenceTest, ASilentLeaseHolderIsRevokedAfterOneLease) {
+  uint64_t af = a.lookup(a.root(), "f");
+  auto w = a.call<proto::FhRep>(Op::Open, proto::OpenReq{af, O_WRONLY});
+  ASSERT_TRUE(w.flags & proto::k_fh_write_lease);
+  a.sink.set_silent(true);
+  auto t0 = Clock::now();
+  uint64_t bf = b.lookup(b.root(), "f");
+  EXPECT_GE(Clock::now() - t0, k_lease - 10ms);
+  EXPECT_NE(a.sink.revoked().find("did not acknowledge"), std::string::npos);
+  EXPECT_NE(bf, 0u);
+  EXPECT_EQ(a.err(Op::Renew, proto::Empty{}), ESTALE);
+}
+
 TEST_F(CoherenceTest, WithoutCoherenceRenewIsRefused) {
   auto s = FileServer::create({proto::ExportSpec{m_dir, 0}});
   ASSERT_TRUE(s);
