@@ -632,6 +632,8 @@ Result<void> Session::mount() {
 
 int Session::apply_quick(const proto::InvalItem& item) {
   switch (static_cast<proto::InvalKind>(item.kind)) {
+    case proto::InvalKind::Forget:
+      return 0;  // a hint; the next one will do
     case proto::InvalKind::Recall:
       m_wb.recall(item.nodeid);  // takes no kernel lock: waits for the head only
       return 0;
@@ -661,6 +663,10 @@ int Session::increment_epoch() {
 
 int Session::apply(const proto::InvalItem& item) {
   switch (static_cast<proto::InvalKind>(item.kind)) {
+    case proto::InvalKind::Forget:
+      // Dropped, not expired: an unused dentry goes, and with it the inode
+      // (FORGET). Only files are asked for, so no mount is detached.
+      return fuse_lowlevel_notify_inval_entry(m_se, item.nodeid, item.name.c_str(), item.name.size());
     case proto::InvalKind::Recall:
       m_wb.recall(item.nodeid);
       return 0;

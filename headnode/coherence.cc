@@ -146,6 +146,18 @@ void Coherence::add_node(const Node& n) {
   if (v.empty() && m_observer) m_observer->key_added(n.dev, n.ino, n.fd.get());
   v.push_back(&n);
   ++m_indexed;
+  if (m_cap && m_on_pressure && m_indexed > m_cap * 9 / 10) m_on_pressure(m_indexed - m_cap * 3 / 4);
+}
+
+void Coherence::set_budget(size_t cap, std::function<void(size_t)> on_pressure) {
+  m_cap = cap;
+  m_on_pressure = std::move(on_pressure);
+}
+
+void Coherence::wait_for_room() {
+  if (!m_cap) return;
+  std::unique_lock lk(m_mu);
+  m_room.wait_for(lk, std::chrono::seconds(1), [&] { return m_indexed < m_cap; });
 }
 
 void Coherence::remove_node(const Node& n) {
@@ -158,6 +170,7 @@ void Coherence::remove_node(const Node& n) {
   *pos = v.back();
   v.pop_back();
   --m_indexed;
+  if (m_cap && m_indexed + 1 == m_cap) m_room.notify_all();
   if (v.empty()) {
     if (m_observer) m_observer->key_removed(n.dev, n.ino, n.fd.get());
     m_index.erase(it);

@@ -120,6 +120,15 @@ class Coherence {
   /// Nodes indexed, every session together (for tests and -v).
   size_t indexed() const;
 
+  // ---- descriptor budget: one O_PATH fd per indexed node -------------------
+
+  /// From `cap` indexed nodes on, lookups wait (wait_for_room) and above
+  /// 90 % of it `on_pressure` is called (it should send Forget hints until
+  /// 75 % remain). 0: no limit. Set before sessions join.
+  void set_budget(size_t cap, std::function<void(size_t excess)> on_pressure);
+  /// Waits (at most 1 s) while the budget is spent.
+  void wait_for_room();
+
   // ---- write leases (docs/design.md, "Write leases") ----------------------
 
   /// Grants `n`'s session the exclusive write lease of n's inode for one
@@ -163,6 +172,8 @@ class Coherence {
   };
 
   KeyObserver* m_observer = nullptr;  // set before use; called under m_mu
+  size_t m_cap = 0;                   // set before use
+  std::function<void(size_t)> m_on_pressure;  // set before use; called under m_mu: must not block
   struct WriteLease {
     uint32_t session = 0;
     uint64_t nodeid = 0;    // the holder's nodeid for the inode
@@ -178,6 +189,7 @@ class Coherence {
   std::atomic<size_t> m_lease_count{0};  // m_leases.size(), plus try_lease()s in progress
   mutable std::mutex m_mu;  // guards everything below
   std::condition_variable m_settled;  // an outstanding invalidation ended, or a user let go
+  std::condition_variable m_room;     // indexed nodes went below the cap
   std::unordered_map<uint32_t, Member> m_members;
   std::unordered_map<Key, std::vector<const Node*>, KeyHash> m_index;
   std::unordered_map<Key, WriteLease, KeyHash> m_leases;

@@ -198,4 +198,6 @@ Result<void> FileServer::sync() {
 
 size_t FileServer::node_count() const { return m_nodes->size(); }
 
+std::vector<std::pair<uint64_t, std::string>> FileServer::victims(size_t n) { return m_nodes->victims(n); }
+
 }  // namespace mrc::headnode

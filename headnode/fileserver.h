@@ -66,6 +66,10 @@ class FileServer {
   /// (the synthetic root is not counted).
   size_t node_count() const;
 
+  /// Forget hints for the `n` oldest files the client's kernel remembers
+  /// (NodeTable::victims): parent nodeid and name each.
+  std::vector<std::pair<uint64_t, std::string>> victims(size_t n);
+
   /// Requests of `op` served so far (for tests and -v statistics).
   uint64_t served(proto::Op op) const {
     auto i = static_cast<size_t>(op);

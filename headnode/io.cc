@@ -108,7 +108,7 @@ Result<proto::CreateRep> Ops::create(const proto::CreateReq& r) {
   int path = ::open(proc_path(io->get()).c_str(), O_PATH | O_CLOEXEC);
   if (path < 0) return fail_errno("reopen O_PATH");
   std::shared_ptr<const Node> n;
-  auto entry = entry_for(UniqueFd(path), (*p)->export_idx, &n);
+  auto entry = entry_for(UniqueFd(path), **p, r.name, &n);
   if (!entry) return tl::unexpected(entry.error());
   // Without O_EXCL the file may have existed (and been truncated).
   changed({p->get(), n.get()}, {entry_of(**p, r.name), inode_of(**p), inode_of(*n)});

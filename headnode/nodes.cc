@@ -31,9 +31,11 @@ uint64_t NodeTable::add_pinned(UniqueFd fd, const struct stat& st, uint32_t expo
   return id;
 }
 
-std::shared_ptr<const Node> NodeTable::intern(UniqueFd fd, const struct stat& st,
-                                              uint32_t export_idx) {
+std::shared_ptr<const Node> NodeTable::intern(UniqueFd fd, const struct stat& st, uint32_t export_idx,
+                                              uint64_t parent, const std::string& name) {
   auto n = std::make_shared<Node>();
+  n->parent = parent;
+  n->name = name;
   n->fd = std::move(fd);
   n->dev = st.st_dev;
   n->ino = st.st_ino;
@@ -50,6 +52,7 @@ std::shared_ptr<const Node> NodeTable::intern(UniqueFd fd, const struct stat& st
   n->nodeid = m_next++;
   m_by_inode.emplace(Key{n->dev, n->ino, export_idx}, n->nodeid);
   m_nodes.emplace(n->nodeid, Slot{n, 1, false});
+  if (parent != 0 && !S_ISDIR(st.st_mode)) m_fifo.push_back(n->nodeid);
   if (m_coh) m_coh->add_node(*n);
   return n;
 }
@@ -80,6 +83,20 @@ void NodeTable::forget(uint64_t nodeid, uint64_t nlookup) {
   if (m_coh) m_coh->remove_node(*dropped);
   m_by_inode.erase({dropped->dev, dropped->ino, dropped->export_idx});
   m_nodes.erase(it);
+}
+
+std::vector<std::pair<uint64_t, std::string>> NodeTable::victims(size_t n) {
+  std::vector<std::pair<uint64_t, std::string>> out;
+  std::unique_lock lk(m_mu);
+  for (size_t tries = m_fifo.size(); out.size() < n && tries > 0; --tries) {
+    uint64_t id = m_fifo.front();
+    m_fifo.pop_front();
+    auto it = m_nodes.find(id);
+    if (it == m_nodes.end()) continue;  // forgotten already
+    out.emplace_back(it->second.node->parent, it->second.node->name);
+    m_fifo.push_back(id);
+  }
+  return out;
 }
 
 size_t NodeTable::size() const {

@@ -11,7 +11,10 @@
 #include <map>
 #include <memory>
 #include <shared_mutex>
+#include <deque>
+#include <string>
 #include <tuple>
+#include <vector>
 #include <unordered_map>
 
 #include "common/fd.h"
@@ -34,6 +37,8 @@ struct Node {
   ino_t ino = 0;
   uint32_t export_idx = k_no_export;
   uint32_t session = 0;  // Coherence session id (0: none)
+  uint64_t parent = 0;   // nodeid of the directory it was first found in, and
+  std::string name;      // the name there: what to drop to have it forgotten
   /// CacheBits the session's client may hold (coherence.h: hold()).
   mutable std::atomic<uint8_t> cache{0};
 };
@@ -55,7 +60,13 @@ class NodeTable {
   /// Registers one lookup of the inode `fd`/`st` in export `export_idx`:
   /// returns the existing node for (dev, ino, export) (then `fd` is
   /// closed) or a fresh one, and counts one lookup on it.
-  std::shared_ptr<const Node> intern(UniqueFd fd, const struct stat& st, uint32_t export_idx);
+  std::shared_ptr<const Node> intern(UniqueFd fd, const struct stat& st, uint32_t export_idx,
+                                     uint64_t parent = 0, const std::string& name = {});
+
+  /// Up to `n` (parent, name) pairs of the oldest non-directory nodes, for
+  /// Forget hints when descriptors run short. Each is queued again at the
+  /// back (its name may be in use: the kernel then keeps it).
+  std::vector<std::pair<uint64_t, std::string>> victims(size_t n);
 
   /// The node of inode (dev, ino) in export `export_idx`, if known.
   std::shared_ptr<const Node> find(dev_t dev, ino_t ino, uint32_t export_idx) const;
@@ -82,6 +93,7 @@ class NodeTable {
   const uint32_t m_session;
   mutable std::shared_mutex m_mu;  // guards m_nodes, m_by_inode, m_next
   std::unordered_map<uint64_t, Slot> m_nodes;
+  std::deque<uint64_t> m_fifo;  // evictable nodeids, oldest first (may hold forgotten ones)
   std::map<Key, uint64_t> m_by_inode;
   uint64_t m_next = 2;  // nodeid 1 is the synthetic root; never reused
 };

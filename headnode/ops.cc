@@ -101,11 +101,11 @@ Result<void> Ops::writable(const proto::WriteReq& r) const {
 
 Result<std::shared_ptr<const Node>> Ops::node(uint64_t nodeid) const { return m_nodes.get(nodeid); }
 
-Result<proto::Entry> Ops::entry_for(UniqueFd fd, uint32_t export_idx,
+Result<proto::Entry> Ops::entry_for(UniqueFd fd, const Node& parent, const std::string& name,
                                     std::shared_ptr<const Node>* node) {
   auto id = stat_fd(fd.get());
   if (!id) return tl::unexpected(id.error());
-  auto n = m_nodes.intern(std::move(fd), *id, export_idx);
+  auto n = m_nodes.intern(std::move(fd), *id, parent.export_idx, parent.nodeid, name);
   // The attributes the client will cache are read after hold(): the first
   // stat only named the inode.
   access(*n, k_cache_attr);
@@ -124,9 +124,10 @@ Result<proto::Entry> Ops::entry_for(UniqueFd fd, uint32_t export_idx,
 Result<proto::Entry> Ops::lookup_in(const Node& parent, const std::string& name) {
   if (auto v = validate_name(name); !v) return tl::unexpected(v.error());
   access(parent, k_cache_entries);  // the client caches the name, found or not
+  if (m_member.coh) m_member.coh->wait_for_room();  // descriptors are short: let clients forget
   auto fd = open_beneath(parent.fd.get(), name);
   if (!fd) return tl::unexpected(fd.error());
-  return entry_for(std::move(*fd), parent.export_idx);
+  return entry_for(std::move(*fd), parent, name);
 }
 
 Result<proto::Entry> Ops::lookup_export(const std::string& name) {

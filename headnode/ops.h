@@ -138,7 +138,7 @@ class Ops {
   Result<std::shared_ptr<const Node>> node(uint64_t nodeid) const;
   /// Stats `fd` and interns it in `export_idx`: one counted lookup. Sets
   /// `node` (if given) to the node the Entry names.
-  Result<proto::Entry> entry_for(UniqueFd fd, uint32_t export_idx,
+  Result<proto::Entry> entry_for(UniqueFd fd, const Node& parent, const std::string& name,
                                  std::shared_ptr<const Node>* node = nullptr);
   /// Looks `name` up beneath `parent` (validating it first).
   Result<proto::Entry> lookup_in(const Node& parent, const std::string& name);

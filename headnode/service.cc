@@ -96,6 +96,11 @@ class Relay {
 
   bool dead() const { return m_dead.load(); }
 
+  /// Descriptors are short: ask the target to forget `n` of its files.
+  void hint_forget(size_t n) {
+    if (!m_dead && m_session) m_session->hint_forget(n);
+  }
+
   /// A target that has not renewed its lease for the grace period is cut
   /// off (a partition TCP does not notice for long): end its session.
   void check_silence() {
@@ -143,13 +148,20 @@ Result<std::pair<proto::AttachMsg, std::vector<UniqueFd>>> read_attach(int sock)
   return std::pair{std::move(*m), std::move(*fds)};
 }
 
-void raise_fd_limit() {
-  // One O_PATH descriptor per inode a target's kernel remembers.
+/// Raises the descriptor limit to its hard maximum and returns how many
+/// nodes (one O_PATH descriptor each) the service may hold: that, less a
+/// reserve for sockets and open files.
+size_t node_budget() {
   struct rlimit rl {};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &rl);
+    ::getrlimit(RLIMIT_NOFILE, &rl);
   }
+  constexpr size_t k_reserve = 1024, k_most = 1 << 22;
+  size_t limit = rl.rlim_cur == RLIM_INFINITY ? k_most : std::min<size_t>(rl.rlim_cur, k_most);
+  return limit > 2 * k_reserve ? limit - k_reserve : limit / 2;
 }
 
 }  // namespace
@@ -157,17 +169,27 @@ void raise_fd_limit() {
 int run_service(const ServiceOptions& opts) {
   setup_logging("mrc-fileservice", opts.verbosity);
   auto log = logger("service");
-  raise_fd_limit();
   Coherence coh;
+  // Kernels may remember more inodes than we have descriptors: past 90 %
+  // of the budget, targets are asked to forget their oldest files.
+  std::atomic<size_t> forget_wanted{0};
+  UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  size_t budget = node_budget();
+  coh.set_budget(budget, [&](size_t excess) {
+    if (forget_wanted.exchange(excess) == 0) {
+      uint64_t one = 1;
+      [[maybe_unused]] auto n = ::write(wake.get(), &one, sizeof(one));
+    }
+  });
+  auto last_forget = std::chrono::steady_clock::now() - std::chrono::seconds(1);
   // Head-local edits invalidate the targets' caches too. Declared before
   // the relays, so it outlives every session.
   auto watcher = Watcher::create(coh);
   // Recursion: the FUSE mounts our exports live on, one subscription each.
   std::map<std::string, std::unique_ptr<Upstream>> upstreams;
   std::list<std::unique_ptr<Relay>> relays;
-  UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   auto idle_since = std::chrono::steady_clock::now();
-  log->info("serving on {}", opts.socket_path);
+  log->info("serving on {} (at most {} inodes at once)", opts.socket_path, budget);
 
   auto admit = [&](UniqueFd sock) {
     timeval tv{k_attach_timeout_ms / 1000, (k_attach_timeout_ms % 1000) * 1000};
@@ -209,7 +231,7 @@ int run_service(const ServiceOptions& opts) {
 
   while (true) {
     pollfd fds[2] = {{opts.listen_fd, POLLIN, 0}, {wake.get(), POLLIN, 0}};
-    int timeout = relays.empty() ? static_cast<int>(opts.linger.count()) : 1000;  // ms
+    int timeout = relays.empty() ? static_cast<int>(opts.linger.count()) : forget_wanted.load() ? 20 : 1000;  // ms
     int n = ::poll(fds, 2, timeout);
     if (n < 0 && errno != EINTR) {
       log->error("poll: {}", std::strerror(errno));
@@ -220,6 +242,14 @@ int run_service(const ServiceOptions& opts) {
       [[maybe_unused]] auto r = ::read(wake.get(), &v, sizeof(v));
     }
     if (fds[0].revents & POLLIN) accept_one();
+    // At most every 20 ms, so the same victims are not asked twice while
+    // their forgets are on the way.
+    if (size_t excess = forget_wanted.load();
+        excess && std::chrono::steady_clock::now() - last_forget > std::chrono::milliseconds(20)) {
+      forget_wanted = 0;
+      last_forget = std::chrono::steady_clock::now();
+      for (auto& r : relays) r->hint_forget(excess / std::max<size_t>(relays.size(), 1) + 1);
+    }
     for (auto it = relays.begin(); it != relays.end();) {
       (*it)->check_silence();
       if ((*it)->dead()) {

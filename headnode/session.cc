@@ -42,6 +42,7 @@ Result<std::unique_ptr<Session>> Session::create(Coherence& coh, proto::Connecti
                                                  std::vector<UniqueFd> roots, Options opts) {
   std::unique_ptr<Session> s(new Session());
   s->m_coh = &coh;
+  s->m_conn = &conn;
   s->m_sink = std::make_unique<ConnSink>(conn, std::move(opts.on_revoked));
   s->m_id = coh.join(*s->m_sink, opts.name, opts.lease);
   Membership m{&coh, s->m_id, opts.lease, opts.write_leases};
@@ -63,5 +64,14 @@ void Session::on_request(proto::Op op, uint64_t id, Bytes payload) {
 }
 
 void Session::on_forget(std::span<const std::byte> payload) { m_disp->on_forget(payload); }
+
+void Session::hint_forget(size_t n) {
+  auto victims = m_fs->victims(n);
+  if (victims.empty()) return;
+  proto::InvalidateReq req;
+  for (auto& [parent, name] : victims)
+    req.items.push_back(proto::InvalItem{static_cast<uint8_t>(proto::InvalKind::Forget), parent, std::move(name)});
+  (void)m_conn->start_call(proto::Op::Invalidate, proto::encode(req));  // a hint: the reply is not awaited
+}
 
 }  // namespace mrc::headnode

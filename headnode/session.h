@@ -48,6 +48,9 @@ class Session {
   void on_forget(std::span<const std::byte> payload);
 
   FileServer& server() { return *m_fs; }
+  /// Asks the client to drop the names of `n` of its oldest files
+  /// (InvalKind::Forget), so their inodes are forgotten; does not wait.
+  void hint_forget(size_t n);
   /// How long the client has not asked to renew its lease.
   std::chrono::milliseconds silent_for() const { return m_coh->silent_for(m_id); }
 
@@ -56,6 +59,7 @@ class Session {
   Session() = default;
 
   Coherence* m_coh = nullptr;
+  proto::Connection* m_conn = nullptr;
   uint32_t m_id = 0;
   std::unique_ptr<ConnSink> m_sink;
   std::unique_ptr<FileServer> m_fs;

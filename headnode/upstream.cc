@@ -52,6 +52,7 @@ void Upstream::on_request(proto::Op op, uint64_t id, Bytes payload) {
   std::vector<Change> changes;
   for (const auto& i : req->items) {
     if (i.kind > proto::k_inval_kind_last) return m_conn->reply(op, id, EPROTO, {});
+    if (i.kind == static_cast<uint8_t>(proto::InvalKind::Forget)) continue;  // the mount's own business
     if (i.kind == static_cast<uint8_t>(proto::InvalKind::Recall)) {
       // Someone up there wants the file: what our clients buffered goes first.
       m_coh.recall(dev, static_cast<ino_t>(i.nodeid));

@@ -243,8 +243,12 @@ enum class InvalKind : uint8_t {
   Inode = 0,   ///< attributes and cached data (pages, readdir cache) of `nodeid`
   Entry = 1,   ///< the name `name` in directory `nodeid`, positive or negative
   Recall = 2,  ///< send the buffered writes of `nodeid`, then give up its write lease
+  /// A hint, not coherence: drop the name `name` in directory `nodeid` if
+  /// nothing uses it, so the inode is forgotten (the head is short of
+  /// descriptors: it holds one per inode a client's kernel remembers).
+  Forget = 3,
 };
-inline constexpr uint8_t k_inval_kind_last = 2;
+inline constexpr uint8_t k_inval_kind_last = 3;
 struct InvalItem {
   uint8_t kind = 0;  // InvalKind
   uint64_t nodeid = 0;
