@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "fusefs/attrs.h"
 #include "fusefs/convert.h"
 #include "fusefs/downstream.h"
 #include "fusefs/kmount.h"
@@ -103,14 +104,18 @@ class Session {
     }
   }
 
+  /// What a handler reads before sending its request: the invalidation
+  /// generation (timeout_for) and the attribute cache's epoch (AttrCache::put).
+  struct Gen {
+    uint64_t inval, attrs;
+  };
+  Gen generation() const { return {m_inval.generation(), m_attrs.epoch()}; }
   /// How long the kernel may cache what a request sent at generation
   /// `gen` returned: 0 if an invalidation arrived since (it may be stale),
   /// else what the lease allows. Call under the reply guard.
-  double timeout_for(uint64_t gen) const {
-    return m_inval.generation() == gen ? m_lease.cache_timeout() : 0.0;
+  double timeout_for(Gen gen) const {
+    return m_inval.generation() == gen.inval ? m_lease.cache_timeout() : 0.0;
   }
-  /// Generation to pass to timeout_for(): read before sending the request.
-  uint64_t generation() const { return m_inval.generation(); }
   /// Held (shared) from timeout_for() until the reply is in the kernel.
   std::shared_lock<std::shared_mutex> reply_guard() { return std::shared_lock(m_inval.reply_guard()); }
   bool lease_valid() const { return m_lease.valid(); }
@@ -139,15 +144,16 @@ class Session {
 
   /// Replies with a looked-up entry; if the kernel refused the reply (the
   /// request was aborted) it never took the lookup: give it back.
-  void reply_entry(fuse_req_t req, const proto::Entry& e, uint64_t gen) {
+  void reply_entry(fuse_req_t req, const proto::Entry& e, Gen gen) {
     auto guard = reply_guard();
     auto p = entry_param(e, timeout_for(gen));
+    if (p.attr_timeout > 0) m_attrs.put(e.nodeid, e.attr, gen.attrs);
     if (fuse_reply_entry(req, &p) != 0) forget({{e.nodeid, 1}});
   }
 
   /// Replies "no such name" so the kernel keeps a negative dentry while
   /// the lease lasts; the server invalidates it when the name appears.
-  void reply_negative(fuse_req_t req, uint64_t gen) {
+  void reply_negative(fuse_req_t req, Gen gen) {
     auto guard = reply_guard();
     fuse_entry_param p{};
     p.entry_timeout = timeout_for(gen);
@@ -157,14 +163,44 @@ class Session {
       fuse_reply_err(req, ENOENT);
   }
 
-  void reply_attr(fuse_req_t req, const proto::Attr& a, uint64_t nodeid, uint64_t gen) {
+  void reply_attr(fuse_req_t req, const proto::Attr& a, uint64_t nodeid, Gen gen) {
     auto guard = reply_guard();
     auto st = stat_of(a, nodeid);
-    fuse_reply_attr(req, &st, timeout_for(gen));
+    double timeout = timeout_for(gen);
+    if (timeout > 0) m_attrs.put(nodeid, a, gen.attrs);
+    fuse_reply_attr(req, &st, timeout);
+  }
+
+  /// Takes a write lease the head granted in the reply to a request sent at
+  /// `gen`, unless an invalidation came since: a recall that overtook the
+  /// reply would otherwise leave us buffering under a lease the head took
+  /// back. (The head still counts it then, and recalls it when needed.)
+  void accept_lease(uint64_t nodeid, uint64_t fh, Gen gen) {
+    auto guard = reply_guard();
+    if (m_inval.generation() == gen.inval) m_wb.leased(nodeid, fh);
+  }
+
+  /// Answers a GETATTR from what we handed the kernel last, if that still
+  /// holds (AttrCache). Returns false if the head must be asked.
+  bool reply_cached_attr(fuse_req_t req, uint64_t nodeid) {
+    auto guard = reply_guard();
+    double timeout = m_lease.cache_timeout();
+    if (timeout <= 0) return false;
+    auto a = m_attrs.get(nodeid);
+    if (!a) return false;
+    auto st = stat_of(*a, nodeid);
+    fuse_reply_attr(req, &st, timeout);
+    return true;
   }
 
   void on_invalidate(uint64_t id, Bytes payload) { m_inval.on_request(id, std::move(payload)); }
   void set_expire_only(bool on) { m_expire_only = on; }
+  void set_no_open(bool files, bool dirs) {
+    m_no_open = files;
+    m_no_opendir = dirs;
+  }
+  bool no_open() const { return m_no_open; }
+  bool no_opendir() const { return m_no_opendir; }
   /// Drops one invalidated item in the kernel (on the Invalidator's
   /// threads): the full form may block on kernel locks, the quick one not.
   int apply(const proto::InvalItem& item);
@@ -210,11 +246,13 @@ class Session {
   Lease m_lease;
   Invalidator m_inval;
  public:
-  WriteBack m_wb;  // writes buffered under write leases; used by the callbacks
+  WriteBack m_wb;     // writes buffered under write leases; used by the callbacks
+  AttrCache m_attrs;  // what the kernel was told last; used by the callbacks
 
  private:
   bool m_started = false;      // start() ran: the lease clock is running
   bool m_expire_only = false;  // set in INIT: the kernel can expire an entry without detaching mounts
+  bool m_no_open = false, m_no_opendir = false;  // set in INIT: open/opendir answered ENOSYS
   std::unique_ptr<Downstream> m_down_owner;  // set once by serve_downstream()
   std::atomic<Downstream*> m_down{nullptr};  // read by the Invalidator's thread
   std::mutex m_busy_mu;  // guards m_busy
@@ -264,13 +302,19 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   conn->max_write = k_max_write;
   conn->max_readahead = k_read_ahead_kb * 1024;  // the bdi was raised to match in mount()
   conn->max_background = k_max_background;
-  static_cast<Session*>(userdata)->set_expire_only((conn->want & FUSE_CAP_EXPIRE_ONLY) != 0);
+  auto* s = static_cast<Session*>(userdata);
+  s->set_expire_only((conn->want & FUSE_CAP_EXPIRE_ONLY) != 0);
+  // Zero-message opens: the kernel opens files and directories itself and
+  // keeps their pages (our invalidations drop them), so a warm open, read
+  // and close never waits for the head. Requests then carry the nodeid.
+  s->set_no_open((conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0,
+                 (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0);
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   guard(req, [&] {
     Session& s = self(req);
-    uint64_t gen = s.generation();
+    auto gen = s.generation();
     auto r = s.call<proto::Entry>(proto::Op::Lookup, parent, proto::NameReq{parent, name});
     if (!r && r.error().code == ENOENT) return s.reply_negative(req, gen);
     if (!r) return reply_err(req, r.error());
@@ -280,6 +324,8 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   try {
+    self(req).m_attrs.evict(ino);
+    self(req).m_wb.forget(ino);  // buffered writes name the node: before the head drops it
     self(req).forget({{ino, nlookup}});
   } catch (...) {
   }
@@ -289,7 +335,11 @@ void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
 void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   try {
     std::vector<proto::ForgetItem> items(count);
-    for (size_t i = 0; i < count; ++i) items[i] = {forgets[i].ino, forgets[i].nlookup};
+    for (size_t i = 0; i < count; ++i) {
+      items[i] = {forgets[i].ino, forgets[i].nlookup};
+      self(req).m_wb.forget(forgets[i].ino);
+      self(req).m_attrs.evict(forgets[i].ino);
+    }
     self(req).forget(items);
   } catch (...) {
   }
@@ -299,7 +349,8 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   guard(req, [&] {
     self(req).m_wb.drain(ino);  // its size and mtime include our buffered writes
-    uint64_t gen = self(req).generation();
+    if (self(req).reply_cached_attr(req, ino)) return;
+    auto gen = self(req).generation();
     auto r = self(req).call<proto::Attr>(proto::Op::Getattr, ino, proto::NodeReq{ino});
     if (!r) return reply_err(req, r.error());
     self(req).reply_attr(req, *r, ino, gen);
@@ -311,9 +362,11 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
     Session::Busy busy(self(req), ino);
     self(req).m_wb.drain(ino);  // a truncate or chmod comes after our buffered writes
     auto q = to_setattr(ino, fh_of(fi), *attr, static_cast<uint32_t>(to_set), self(req).ids());
-    uint64_t gen = self(req).generation();
+    auto gen = self(req).generation();
     auto r = self(req).call<proto::Attr>(proto::Op::Setattr, ino, q);
+    self(req).m_attrs.drop(ino);
     if (!r) return reply_err(req, r.error());
+    gen.attrs = self(req).m_attrs.epoch();  // what we got is newer than the drop
     self(req).reply_attr(req, *r, ino, gen);
   });
 }
@@ -329,10 +382,12 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
   guard(req, [&] {
     Session::Busy busy(self(req), parent);
-    uint64_t gen = self(req).generation();
+    auto gen = self(req).generation();
     auto r =
         self(req).call<proto::Entry>(proto::Op::Mknod, parent, proto::MknodReq{parent, name, mode, rdev});
     if (!r) return reply_err(req, r.error());
+    self(req).m_attrs.drop(parent);          // its mtime moved; before the reply frees req
+    gen.attrs = self(req).m_attrs.epoch();  // the entry we got is newer than the drop
     self(req).reply_entry(req, *r, gen);
   });
 }
@@ -340,9 +395,11 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   guard(req, [&] {
     Session::Busy busy(self(req), parent);
-    uint64_t gen = self(req).generation();
+    auto gen = self(req).generation();
     auto r = self(req).call<proto::Entry>(proto::Op::Mkdir, parent, proto::MknodReq{parent, name, mode, 0});
     if (!r) return reply_err(req, r.error());
+    self(req).m_attrs.drop(parent);          // its mtime moved; before the reply frees req
+    gen.attrs = self(req).m_attrs.epoch();  // the entry we got is newer than the drop
     self(req).reply_entry(req, *r, gen);
   });
 }
@@ -351,6 +408,7 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   guard(req, [&] {
     Session::Busy busy(self(req), parent);
     auto r = self(req).call<proto::Empty>(proto::Op::Unlink, parent, proto::NameReq{parent, name});
+    self(req).m_attrs.clear();  // the victim's nlink and ctime, whoever it is
     fuse_reply_err(req, r ? 0 : reply_errno(r.error()));
   });
 }
@@ -359,6 +417,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   guard(req, [&] {
     Session::Busy busy(self(req), parent);
     auto r = self(req).call<proto::Empty>(proto::Op::Rmdir, parent, proto::NameReq{parent, name});
+    self(req).m_attrs.clear();
     fuse_reply_err(req, r ? 0 : reply_errno(r.error()));
   });
 }
@@ -366,9 +425,11 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
   guard(req, [&] {
     Session::Busy busy(self(req), parent);
-    uint64_t gen = self(req).generation();
+    auto gen = self(req).generation();
     auto r = self(req).call<proto::Entry>(proto::Op::Symlink, parent, proto::SymlinkReq{parent, name, link});
     if (!r) return reply_err(req, r.error());
+    self(req).m_attrs.drop(parent);          // its mtime moved; before the reply frees req
+    gen.attrs = self(req).m_attrs.epoch();  // the entry we got is newer than the drop
     self(req).reply_entry(req, *r, gen);
   });
 }
@@ -385,6 +446,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     q.newname = newname;
     q.flags = flags;  // RENAME_NOREPLACE / RENAME_EXCHANGE, honoured by the server
     auto r = self(req).call<proto::Empty>(proto::Op::Rename, parent, q);
+    self(req).m_attrs.clear();
     fuse_reply_err(req, r ? 0 : reply_errno(r.error()));
   });
 }
@@ -393,15 +455,19 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* n
   guard(req, [&] {
     Session::Busy busy(self(req), newparent);
     Session::Busy busy2(self(req), ino);
-    uint64_t gen = self(req).generation();
+    auto gen = self(req).generation();
     auto r = self(req).call<proto::Entry>(proto::Op::Link, ino, proto::LinkReq{ino, newparent, newname});
     if (!r) return reply_err(req, r.error());
+    self(req).m_attrs.drop(newparent);
+    gen.attrs = self(req).m_attrs.epoch();
     self(req).reply_entry(req, *r, gen);
   });
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   guard(req, [&] {
+    if (self(req).no_open()) return (void)fuse_reply_err(req, ENOSYS);  // "opened": the kernel does it from now on
+    auto gen = self(req).generation();
     auto r = self(req).call<proto::FhRep>(proto::Op::Open, ino,
                                           proto::OpenReq{ino, static_cast<uint32_t>(fi->flags)});
     if (!r) return reply_err(req, r.error());
@@ -409,10 +475,11 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     // Pages cached under the lease stay: the server invalidates them when
     // the file changes. Without a lease, drop them (close-to-open).
     fi->keep_cache = self(req).lease_valid() ? 1 : 0;
-    if (r->flags & proto::k_fh_write_lease) self(req).m_wb.leased(ino, r->fh);
+    Session& s = self(req);  // req is gone once replied to
+    if (r->flags & proto::k_fh_write_lease) s.accept_lease(ino, r->fh, gen);
     if (fuse_reply_open(req, fi) != 0) {  // aborted: the kernel never opened it
-      self(req).m_wb.released(ino, r->fh);
-      (void)self(req).call<proto::Empty>(proto::Op::Release, ino, proto::FhReq{r->fh});
+      s.m_wb.released(ino, r->fh);
+      (void)s.call<proto::Empty>(proto::Op::Release, ino, proto::FhReq{r->fh});
     }
   });
 }
@@ -421,7 +488,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   guard(req, [&] {
     self(req).m_wb.drain(ino);  // the head must have our buffered writes first
     proto::ReadReq q{fi->fh, static_cast<uint64_t>(off),
-                     static_cast<uint32_t>(std::min<size_t>(size, k_max_read))};
+                     static_cast<uint32_t>(std::min<size_t>(size, k_max_read)), ino};
     auto r = self(req).call<proto::DataRep>(proto::Op::Read, ino, q);
     if (!r) return reply_err(req, r.error());
     if (r->data.size() > q.size) {  // the server overran what we asked for
@@ -439,13 +506,17 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
     Session& s = self(req);
     if (s.m_wb.is_leased(ino)) {  // buffered: answered now, sent in batches
       int rc = s.m_wb.write(ino, fi->fh, static_cast<uint64_t>(off), p, size);
+      s.m_attrs.drop(ino);  // size and mtime move (a getattr drains the buffer first)
       if (rc) return (void)fuse_reply_err(req, rc);
       fuse_reply_write(req, size);
       return;
     }
-    proto::WriteReq q{fi->fh, static_cast<uint64_t>(off), Bytes(p, p + size)};
+    proto::WriteReq q{fi->fh, static_cast<uint64_t>(off), Bytes(p, p + size), ino};
+    auto gen = s.generation();
     auto r = self(req).call<proto::WriteRep>(proto::Op::Write, ino, q);
+    s.m_attrs.drop(ino);
     if (!r) return reply_err(req, r.error());
+    if (r->flags & proto::k_fh_write_lease) s.accept_lease(ino, 0, gen);  // later writes are buffered
     if (r->written > size) {
       fuse_reply_err(req, EIO);
       return;
@@ -456,9 +527,15 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
 
 void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   guard(req, [&] {
-    int buffered = self(req).m_wb.flush(ino);  // close() reports whether the data arrived
-    auto r = self(req).call<proto::Empty>(proto::Op::Flush, ino, proto::FhReq{fi->fh});
-    fuse_reply_err(req, buffered ? buffered : r ? 0 : reply_errno(r.error()));
+    (void)fi;
+    // The head has nothing to do at close, and a round trip per close costs
+    // more than the rest of a warm open-read-close: ENOSYS tells the kernel
+    // never to send FLUSH again. Buffered writes still reach the head within
+    // WriteBack::k_max_delay, before anyone else sees the file, at fsync,
+    // and before the job's exit status; a failure is reported by the next
+    // write or fsync, and by mrc at the end.
+    int err = self(req).m_wb.flush(ino);
+    fuse_reply_err(req, err ? err : ENOSYS);
   });
 }
 
@@ -475,13 +552,14 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
   guard(req, [&] {
     int buffered = self(req).m_wb.flush(ino);
     auto r = self(req).call<proto::Empty>(proto::Op::Fsync, ino,
-                                          proto::FsyncReq{fi->fh, static_cast<uint8_t>(datasync ? 1 : 0)});
+                                          proto::FsyncReq{fi->fh, static_cast<uint8_t>(datasync ? 1 : 0), ino});
     fuse_reply_err(req, buffered ? buffered : r ? 0 : reply_errno(r.error()));
   });
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   guard(req, [&] {
+    if (self(req).no_opendir()) return (void)fuse_reply_err(req, ENOSYS);
     auto r = self(req).call<proto::FhRep>(proto::Op::Opendir, ino, proto::NodeReq{ino});
     if (!r) return reply_err(req, r.error());
     fi->fh = r->fh;
@@ -497,8 +575,8 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
                     DirMode mode) {
   guard(req, [&] {
     Session& s = self(req);
-    proto::ReaddirReq q{fi->fh, static_cast<uint64_t>(off), readdir_max_entries(size, mode)};
-    uint64_t gen = s.generation();
+    proto::ReaddirReq q{fi->fh, static_cast<uint64_t>(off), readdir_max_entries(size, mode), ino};
+    auto gen = s.generation();
     auto r = s.call<proto::ReaddirRep>(proto::Op::Readdirplus, ino, q);
     if (!r) return reply_err(req, r.error());
     const auto& es = r->entries;
@@ -510,6 +588,8 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
     for (size_t i = 0; i < fit; ++i) {
       const auto& d = es[i];
       auto p = s.entry_param(d.entry, timeout);
+      if (timeout > 0 && d.entry.nodeid != 0 && mode == DirMode::Plus)
+        s.m_attrs.put(d.entry.nodeid, d.entry.attr, gen.attrs);
       if (d.entry.nodeid == 0 && d.name == ".") p.attr.st_ino = ino;
       auto next = static_cast<off_t>(d.next_offset);
       size_t n = mode == DirMode::Plus
@@ -562,16 +642,18 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     Session::Busy busy(self(req), parent);
     Session& s = self(req);
     proto::CreateReq q{parent, name, mode, static_cast<uint32_t>(fi->flags)};
-    uint64_t gen = s.generation();
+    auto gen = s.generation();
     auto r = s.call<proto::CreateRep>(proto::Op::Create, parent, q);
     if (!r) return reply_err(req, r.error());
     fi->fh = r->fh;
     fi->keep_cache = s.lease_valid() ? 1 : 0;
-    if (r->flags & proto::k_fh_write_lease) s.m_wb.leased(r->entry.nodeid, r->fh);
+    if (r->flags & proto::k_fh_write_lease) s.accept_lease(r->entry.nodeid, r->fh, gen);
     auto guard = s.reply_guard();
     auto p = s.entry_param(r->entry, s.timeout_for(gen));
+    if (p.attr_timeout > 0) s.m_attrs.put(r->entry.nodeid, r->entry.attr, gen.attrs);
     int rc = fuse_reply_create(req, &p, fi);
     guard.unlock();
+    s.m_attrs.drop(parent);
     if (rc != 0) {  // aborted: the kernel holds neither
       s.m_wb.released(r->entry.nodeid, r->fh);
       s.forget({{r->entry.nodeid, 1}});
@@ -631,6 +713,7 @@ Result<void> Session::mount() {
 }
 
 int Session::apply_quick(const proto::InvalItem& item) {
+  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode)) m_attrs.drop(item.nodeid);
   switch (static_cast<proto::InvalKind>(item.kind)) {
     case proto::InvalKind::Forget:
       return 0;  // a hint; the next one will do
@@ -662,6 +745,7 @@ int Session::increment_epoch() {
 }
 
 int Session::apply(const proto::InvalItem& item) {
+  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode)) m_attrs.drop(item.nodeid);
   switch (static_cast<proto::InvalKind>(item.kind)) {
     case proto::InvalKind::Forget:
       // Dropped, not expired: an unused dentry goes, and with it the inode

@@ -32,15 +32,22 @@ void WriteBack::stop() {
 std::shared_ptr<WriteBack::File> WriteBack::file(uint64_t nodeid) {
   std::lock_guard lk(m_mu);
   auto& f = m_files[nodeid];
-  if (!f) f = std::make_shared<File>();
+  if (!f) f = std::make_shared<File>(nodeid);
   return f;
 }
 
 void WriteBack::leased(uint64_t nodeid, uint64_t fh) {
   std::lock_guard lk(m_mu);
   auto& f = m_files[nodeid];
-  if (!f) f = std::make_shared<File>();
+  if (!f) f = std::make_shared<File>(nodeid);
+  if (fh == 0 && std::find(f->leased.begin(), f->leased.end(), 0) != f->leased.end()) return;
   f->leased.push_back(fh);
+}
+
+void WriteBack::forget(uint64_t nodeid) {
+  flush(nodeid);
+  std::lock_guard lk(m_mu);
+  m_files.erase(nodeid);
 }
 
 void WriteBack::released(uint64_t nodeid, uint64_t fh) {
@@ -98,7 +105,7 @@ void WriteBack::settle(File& f) {
 void WriteBack::send(File& f) {
   if (f.pending.empty()) return;
   settle(f);
-  proto::WriteReq req{f.fh, f.off, std::move(f.pending)};
+  proto::WriteReq req{f.fh, f.off, std::move(f.pending), f.nodeid};
   f.inflight_len = req.data.size();
   f.pending.clear();
   f.inflight = m_conn.start_call(proto::Op::Write, proto::encode(req));

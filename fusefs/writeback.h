@@ -4,10 +4,11 @@
 // contiguous writes are coalesced into requests of up to 1 MiB, one in
 // flight per file (so the head applies them in order). Buffers are sent
 // when full, after 20 ms at most, and before anything that must see them:
-// this client's read, getattr, setattr, flush (close), fsync, release, and
-// the head's recall when another client touches the file. A write that
-// fails at the head is reported by the next write, flush or fsync of that
-// file, so close() says whether the data reached the head.
+// this client's read, getattr, setattr, fsync, release, the head's recall
+// when another client touches the file, and the end of the job. A write
+// that fails at the head is reported by the next write or fsync of that
+// file (close() does not wait: the kernel sends no FLUSH, client.cc), and
+// makes the job's run fail.
 // Not the FUSE callbacks (client.cc); no libfuse here.
 #pragma once
 
@@ -44,6 +45,8 @@ class WriteBack {
   void stop();
 
   /// Open file `fh` of `nodeid` was granted the write lease / is released.
+  /// fh 0: files opened without telling the head (no_open), which hold
+  /// the lease until it is recalled or the inode forgotten.
   void leased(uint64_t nodeid, uint64_t fh);
   void released(uint64_t nodeid, uint64_t fh);
   /// Whether writes to `nodeid` may be buffered now.
@@ -63,6 +66,9 @@ class WriteBack {
   /// flush(), and writes to `nodeid` are no longer buffered (the head
   /// recalled the lease; a new open may get it again).
   int recall(uint64_t nodeid);
+  /// The kernel forgot `nodeid`: flushes it (the head drops the node with
+  /// the forget, so nothing may follow) and forgets it too.
+  void forget(uint64_t nodeid);
   /// Flushes every file (before the job's exit status goes to the head).
   int flush_all();
 
@@ -71,6 +77,8 @@ class WriteBack {
 
  private:
   struct File {
+    explicit File(uint64_t id) : nodeid(id) {}
+    const uint64_t nodeid;
     std::mutex mu;  // held by one writer/flusher at a time, also while it waits
     std::vector<uint64_t> leased;  // open files granted the lease (m_mu); a recall empties it
     uint64_t fh = 0, off = 0;  // of `pending`

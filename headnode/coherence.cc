@@ -54,7 +54,7 @@ Sink* Coherence::revoke_locked(uint32_t session, std::string* why) {
   return m->second.sink;
 }
 
-bool Coherence::try_lease(const Node& n) {
+bool Coherence::grant(const Node& n, bool implicit) {
   // Announce first, then look: an access() that set its flag before our
   // look is seen here; one that sets it after sees the count and recalls.
   m_lease_count.fetch_add(1);
@@ -63,7 +63,10 @@ bool Coherence::try_lease(const Node& n) {
   if (auto l = m_leases.find(k); l != m_leases.end()) {
     m_lease_count.fetch_sub(1);
     if (l->second.session != n.session || l->second.nodeid != n.nodeid || l->second.recalling) return false;
-    l->second.files++;
+    if (implicit)
+      l->second.implicit = true;
+    else
+      l->second.files++;
     return true;
   }
   if (auto it = m_index.find(k); it != m_index.end())
@@ -72,19 +75,29 @@ bool Coherence::try_lease(const Node& n) {
         m_lease_count.fetch_sub(1);
         return false;
       }
-  m_leases[k] = WriteLease{n.session, n.nodeid, 1, false};
+  m_leases[k] = WriteLease{n.session, n.nodeid, implicit ? 0 : 1, implicit, false};
   return true;
 }
 
-void Coherence::unlease(const Node& n) {
+bool Coherence::try_lease(const Node& n) { return grant(n, false); }
+bool Coherence::lease_implicit(const Node& n) { return grant(n, true); }
+
+void Coherence::drop(const Node& n, bool implicit) {
   std::lock_guard lk(m_mu);
   auto l = m_leases.find(Key{n.dev, n.ino});
   if (l == m_leases.end() || l->second.session != n.session || l->second.recalling) return;
-  if (--l->second.files > 0) return;
+  if (implicit)
+    l->second.implicit = false;
+  else if (l->second.files > 0)
+    l->second.files--;
+  if (l->second.files > 0 || l->second.implicit) return;
   m_leases.erase(l);
   m_lease_count.fetch_sub(1);
   m_settled.notify_all();
 }
+
+void Coherence::unlease(const Node& n) { drop(n, false); }
+void Coherence::unlease_implicit(const Node& n) { drop(n, true); }
 
 void Coherence::access(const Node& n, uint8_t bits) {
   hold(n, bits);

@@ -137,6 +137,11 @@ class Coherence {
   bool try_lease(const Node& n);
   /// One leased open file of `n` closed; the lease ends with the last.
   void unlease(const Node& n);
+  /// The same for a client that opens without telling us (FUSE no_open):
+  /// one lease per node, held until it is recalled or the node forgotten.
+  /// True if `n`'s session holds (or got) it.
+  bool lease_implicit(const Node& n);
+  void unlease_implicit(const Node& n);
   /// hold(n, bits), and before `n`'s session reads or (bits 0) changes
   /// n's inode: if another session holds its write lease, recall it —
   /// that client sends its buffered writes and acknowledges — waiting at
@@ -177,9 +182,12 @@ class Coherence {
   struct WriteLease {
     uint32_t session = 0;
     uint64_t nodeid = 0;    // the holder's nodeid for the inode
-    int files = 0;          // open files of the holder under the lease
+    int files = 0;           // open files of the holder under the lease
+    bool implicit = false;   // held for files opened without an fh (lease_implicit)
     bool recalling = false;  // an access() is recalling it
   };
+  bool grant(const Node& n, bool implicit);
+  void drop(const Node& n, bool implicit);
   /// Recalls the write lease of `k` unless `session` holds it (0: any).
   void recall_other(dev_t dev, ino_t ino, uint32_t session);
   /// Marks `session` revoked (once) and returns the sink to revoke and the

@@ -182,7 +182,8 @@ std::pair<int, Bytes> FileServer::serve(Op op, std::span<const std::byte> payloa
 }
 
 void FileServer::forget(const proto::ForgetMsg& m) {
-  for (const auto& item : m.items) m_nodes->forget(item.nodeid, item.nlookup);
+  for (const auto& item : m.items)
+    if (auto gone = m_nodes->forget(item.nodeid, item.nlookup)) m_ops->forgotten(*gone);
 }
 
 Result<void> FileServer::sync() {

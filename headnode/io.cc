@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <utility>
 
 #include "headnode/ops.h"
 #include "headnode/sys.h"
@@ -80,6 +81,80 @@ Result<void> HandleTable::remove_dir(uint64_t fh) {
   return {};
 }
 
+// ---- ImplicitHandles ----------------------------------------------------------
+
+ImplicitHandles::Entry& ImplicitHandles::touch(uint64_t nodeid) {
+  if (m_entries.size() >= k_max && !m_entries.count(nodeid)) {
+    auto victim = m_entries.end();
+    for (auto it = m_entries.begin(); it != m_entries.end(); ++it)
+      if (!it->second.leased && (victim == m_entries.end() || it->second.used < victim->second.used)) victim = it;
+    if (victim != m_entries.end()) m_entries.erase(victim);  // fds close when in-flight users finish
+  }
+  Entry& e = m_entries[nodeid];
+  e.used = ++m_clock;
+  return e;
+}
+
+Result<std::shared_ptr<FileHandle>> ImplicitHandles::file(const std::shared_ptr<const Node>& n, int mode) {
+  {
+    std::lock_guard lk(m_mu);
+    Entry& e = touch(n->nodeid);
+    if (auto& h = mode == O_RDONLY ? e.rd : e.wr) return h;
+  }
+  auto fd = reopen(n->fd.get(), mode);  // outside the lock: opening may be slow
+  if (!fd) return tl::unexpected(fd.error());
+  auto h = std::make_shared<FileHandle>(FileHandle{std::move(*fd), n});
+  std::lock_guard lk(m_mu);
+  Entry& e = touch(n->nodeid);
+  auto& slot = mode == O_RDONLY ? e.rd : e.wr;
+  if (!slot) slot = h;
+  return slot;
+}
+
+Result<std::shared_ptr<DirHandle>> ImplicitHandles::dir(const std::shared_ptr<const Node>& n) {
+  {
+    std::lock_guard lk(m_mu);
+    if (auto& d = touch(n->nodeid).dir) return d;
+  }
+  auto fd = reopen_dir(n->fd.get());
+  if (!fd) return tl::unexpected(fd.error());
+  auto d = std::make_shared<DirHandle>();
+  d->dir = ::fdopendir(fd->get());
+  if (!d->dir) return fail_errno("fdopendir");
+  fd->release();
+  d->node = n;
+  std::lock_guard lk(m_mu);
+  auto& slot = touch(n->nodeid).dir;
+  if (!slot) slot = d;
+  return slot;
+}
+
+bool ImplicitHandles::set_leased(uint64_t nodeid) {
+  std::lock_guard lk(m_mu);
+  return std::exchange(touch(nodeid).leased, true);
+}
+
+bool ImplicitHandles::forget(uint64_t nodeid) {
+  std::lock_guard lk(m_mu);
+  auto it = m_entries.find(nodeid);
+  if (it == m_entries.end()) return false;
+  bool leased = it->second.leased;
+  m_entries.erase(it);
+  return leased;
+}
+
+void Ops::forgotten(const Node& n) {
+  if (m_implicit.forget(n.nodeid) && m_member.coh) m_member.coh->unlease_implicit(n);
+}
+
+Result<std::shared_ptr<FileHandle>> Ops::file_for(uint64_t fh, uint64_t nodeid, int mode) {
+  if (fh != 0) return m_handles.file(fh);
+  if (nodeid == proto::k_root_nodeid) return fail(EISDIR, "the root is a directory");
+  auto n = node(nodeid);
+  if (!n) return tl::unexpected(n.error());
+  return m_implicit.file(*n, mode);
+}
+
 // ---- files ------------------------------------------------------------------
 
 Result<proto::FhRep> Ops::open(const proto::OpenReq& r) {
@@ -121,7 +196,7 @@ Result<proto::CreateRep> Ops::create(const proto::CreateReq& r) {
 Result<proto::DataRep> Ops::read(const proto::ReadReq& r) {
   if (r.size > k_max_read) return fail(EINVAL, "read larger than 1 MiB");
   if (r.offset > static_cast<uint64_t>(INT64_MAX)) return fail(EINVAL, "offset too large");
-  auto h = m_handles.file(r.fh);
+  auto h = file_for(r.fh, r.nodeid, O_RDONLY);
   if (!h) return tl::unexpected(h.error());
   access(*(*h)->node, k_cache_attr);  // the pages read stay in the client's cache
   proto::DataRep rep;
@@ -141,7 +216,7 @@ Result<proto::DataRep> Ops::read(const proto::ReadReq& r) {
 
 Result<proto::WriteRep> Ops::write(const proto::WriteReq& r) {
   if (r.offset > static_cast<uint64_t>(INT64_MAX)) return fail(EINVAL, "offset too large");
-  auto h = m_handles.file(r.fh);
+  auto h = file_for(r.fh, r.nodeid, O_WRONLY);
   if (!h) return tl::unexpected(h.error());
   access(*(*h)->node, 0);  // another client's buffered writes go first
   size_t done = 0;
@@ -156,11 +231,17 @@ Result<proto::WriteRep> Ops::write(const proto::WriteReq& r) {
     done += static_cast<size_t>(n);
   }
   changed({(*h)->node.get()}, {inode_of(*(*h)->node)});
-  return proto::WriteRep{static_cast<uint32_t>(done)};
+  // A client that opens without telling us gets the write lease with a write.
+  uint32_t flags = 0;
+  if (r.fh == 0 && m_member.coh && m_member.write_leases && m_member.coh->lease_implicit(*(*h)->node)) {
+    m_implicit.set_leased((*h)->node->nodeid);
+    flags = proto::k_fh_write_lease;
+  }
+  return proto::WriteRep{static_cast<uint32_t>(done), flags};
 }
 
 Result<proto::Empty> Ops::fsync(const proto::FsyncReq& r) {
-  auto h = m_handles.file(r.fh);
+  auto h = file_for(r.fh, r.nodeid, O_RDONLY);
   if (!h) return tl::unexpected(h.error());
   int rc = r.datasync ? ::fdatasync((*h)->fd.get()) : ::fsync((*h)->fd.get());
   if (rc < 0) return fail_errno("fsync");
@@ -231,7 +312,16 @@ Result<proto::ReaddirRep> Ops::readdir_root(uint64_t offset, uint32_t max) {
 Result<proto::ReaddirRep> Ops::readdirplus(const proto::ReaddirReq& r) {
   if (r.max_entries == 0) return fail(EINVAL, "max_entries is 0");
   uint32_t max = std::min(r.max_entries, k_max_dir_entries);
-  auto h = m_handles.dir(r.fh);
+  Result<std::shared_ptr<DirHandle>> h = fail(EBADF, "no directory handle");
+  if (r.fh != 0) {
+    h = m_handles.dir(r.fh);
+  } else if (r.nodeid == proto::k_root_nodeid) {
+    h = std::make_shared<DirHandle>();  // the synthetic root: no DIR*
+  } else {
+    auto n = node(r.nodeid);
+    if (!n) return tl::unexpected(n.error());
+    h = m_implicit.dir(*n);
+  }
   if (!h) return tl::unexpected(h.error());
   DirHandle& d = **h;
   if (!d.dir) return readdir_root(r.offset, max);

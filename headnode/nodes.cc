@@ -71,18 +71,22 @@ Result<std::shared_ptr<const Node>> NodeTable::get(uint64_t nodeid) const {
   return it->second.node;
 }
 
-void NodeTable::forget(uint64_t nodeid, uint64_t nlookup) {
-  std::shared_ptr<const Node> dropped;  // released after the unlock
+std::shared_ptr<const Node> NodeTable::forget(uint64_t nodeid, uint64_t nlookup) {
+  std::shared_ptr<const Node> dropped;  // the caller releases it, after our unlock
   std::unique_lock lk(m_mu);
   auto it = m_nodes.find(nodeid);
-  if (it == m_nodes.end() || it->second.pinned) return;
+  if (it == m_nodes.end() || it->second.pinned) return nullptr;
   Slot& s = it->second;
   s.nlookup = nlookup >= s.nlookup ? 0 : s.nlookup - nlookup;
-  if (s.nlookup > 0) return;
+  if (s.nlookup > 0) return nullptr;
   dropped = std::move(s.node);
   if (m_coh) m_coh->remove_node(*dropped);
   m_by_inode.erase({dropped->dev, dropped->ino, dropped->export_idx});
   m_nodes.erase(it);
+  // victims() skips forgotten ids; keep the queue from growing without end.
+  if (m_fifo.size() > 2 * m_nodes.size() + 1024)
+    std::erase_if(m_fifo, [&](uint64_t id) { return !m_nodes.count(id); });
+  return dropped;
 }
 
 std::vector<std::pair<uint64_t, std::string>> NodeTable::victims(size_t n) {

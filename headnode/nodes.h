@@ -74,9 +74,9 @@ class NodeTable {
   /// The node for `nodeid`. Errors: ESTALE if unknown or forgotten.
   [[nodiscard]] Result<std::shared_ptr<const Node>> get(uint64_t nodeid) const;
 
-  /// Subtracts `nlookup` lookups; drops the node when none are left.
-  /// Unknown nodeids and pinned nodes are ignored.
-  void forget(uint64_t nodeid, uint64_t nlookup);
+  /// Subtracts `nlookup` lookups; drops the node when none are left and
+  /// returns it then (else null). Unknown nodeids and pinned nodes are ignored.
+  std::shared_ptr<const Node> forget(uint64_t nodeid, uint64_t nlookup);
 
   /// Nodes held, pinned ones included.
   size_t size() const;

@@ -91,6 +91,7 @@ Result<void> Ops::writable(const proto::LinkReq& r) const {
 }
 Result<void> Ops::writable(const proto::OpenReq& r) const { return writable_node(r.nodeid); }
 Result<void> Ops::writable(const proto::WriteReq& r) const {
+  if (r.fh == 0) return writable_node(r.nodeid);
   // By the handle's node, which may be forgotten while the file is open.
   auto h = m_handles.file(r.fh);
   if (!h) return tl::unexpected(h.error());

@@ -40,6 +40,37 @@ struct FileHandle {
 };
 struct DirHandle;  // ops.cc: a DIR* and its mutex
 
+/// Descriptors the server opened by itself, for files and directories a
+/// client opened without telling us (FUSE no_open: requests carry fh 0 and
+/// the nodeid). At most k_max entries; the least recently used one goes
+/// first, except one whose file holds an implicit write lease.
+class ImplicitHandles {
+ public:
+  static constexpr size_t k_max = 512;
+  /// An fd of `n` for reading (O_RDONLY) or writing (O_WRONLY), opened on
+  /// first use. Errors: those of reopen() (EACCES, ...).
+  [[nodiscard]] Result<std::shared_ptr<FileHandle>> file(const std::shared_ptr<const Node>& n, int mode);
+  [[nodiscard]] Result<std::shared_ptr<DirHandle>> dir(const std::shared_ptr<const Node>& n);
+  /// Marks that `nodeid`'s implicit write lease was granted (it is then
+  /// never evicted). Returns whether it was already.
+  bool set_leased(uint64_t nodeid);
+  /// The node was forgotten: its descriptors go. Returns whether it held
+  /// an implicit write lease.
+  bool forget(uint64_t nodeid);
+
+ private:
+  struct Entry {
+    std::shared_ptr<FileHandle> rd, wr;
+    std::shared_ptr<DirHandle> dir;
+    uint64_t used = 0;  // m_clock at the last use
+    bool leased = false;
+  };
+  Entry& touch(uint64_t nodeid);  // under m_mu; may evict another entry
+  std::mutex m_mu;                // guards m_entries, m_clock
+  std::unordered_map<uint64_t, Entry> m_entries;
+  uint64_t m_clock = 0;
+};
+
 /// fh → open file or directory. One counter for both kinds, so a file fh
 /// used as a dir fh (or the reverse) is EBADF, never another handle.
 class HandleTable {
@@ -129,6 +160,9 @@ class Ops {
   [[nodiscard]] Result<void> writable(const proto::WriteReq& r) const;
 
   const std::vector<Export>& exports() const { return m_exports; }
+  /// The node was forgotten by its client (FileServer::forget): its
+  /// implicit descriptors and implicit write lease go.
+  void forgotten(const Node& n);
 
  private:
   Result<void> writable_node(uint64_t nodeid) const;
@@ -145,6 +179,9 @@ class Ops {
   /// Entry of the root's child `name` ("0", "1", ...). Errors: ENOENT.
   Result<proto::Entry> lookup_export(const std::string& name);
   proto::Attr root_attr() const;
+  /// The open file `fh`, or (fh 0) the server's own descriptor of `nodeid`
+  /// opened with `mode`. Errors: EBADF, ESTALE, reopen()'s.
+  Result<std::shared_ptr<FileHandle>> file_for(uint64_t fh, uint64_t nodeid, int mode);
   /// Whether a file opened with `flags` gets n's write lease.
   bool lease_for(const Node& n, uint32_t flags);
   /// unlinkat(dir, name, flags) and its invalidations.
@@ -164,6 +201,7 @@ class Ops {
   const std::vector<Export> m_exports;  // immutable after construction
   NodeTable& m_nodes;                   // internally locked
   HandleTable m_handles;                // internally locked
+  ImplicitHandles m_implicit;           // internally locked
   const Membership m_member;
   const struct timespec m_started;      // the synthetic root's times
 };

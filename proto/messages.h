@@ -152,10 +152,14 @@ struct FhRep {  // Open, Opendir
   template <class V> void visit(V& v) { v(fh); v(flags); }
 };
 
+/// Requests on an open file or directory name it by `fh`, or by `nodeid`
+/// with fh 0: the kernel opens without asking us (FUSE no_open), and the
+/// server opens the inode itself when it needs a descriptor.
 struct ReaddirReq {
   uint64_t fh = 0, offset = 0;  // offset: 0 or a previous next_offset
   uint32_t max_entries = 0;
-  template <class V> void visit(V& v) { v(fh); v(offset); v(max_entries); }
+  uint64_t nodeid = 0;  // when fh is 0
+  template <class V> void visit(V& v) { v(fh); v(offset); v(max_entries); v(nodeid); }
 };
 /// One directory entry; entry.nodeid == 0 for "." and ".." (no lookup).
 struct DirEntry {
@@ -176,8 +180,9 @@ struct OpenReq {
 };
 struct ReadReq {
   uint64_t fh = 0, offset = 0;
-  uint32_t size = 0;  // bytes, at most 1 MiB
-  template <class V> void visit(V& v) { v(fh); v(offset); v(size); }
+  uint32_t size = 0;    // bytes, at most 1 MiB
+  uint64_t nodeid = 0;  // when fh is 0
+  template <class V> void visit(V& v) { v(fh); v(offset); v(size); v(nodeid); }
 };
 struct DataRep {  // Read
   Bytes data;
@@ -186,11 +191,13 @@ struct DataRep {  // Read
 struct WriteReq {
   uint64_t fh = 0, offset = 0;
   Bytes data;
-  template <class V> void visit(V& v) { v(fh); v(offset); v(data); }
+  uint64_t nodeid = 0;  // when fh is 0
+  template <class V> void visit(V& v) { v(fh); v(offset); v(data); v(nodeid); }
 };
 struct WriteRep {
   uint32_t written = 0;  // bytes
-  template <class V> void visit(V& v) { v(written); }
+  uint32_t flags = 0;    // k_fh_write_lease: from now on the client may buffer writes to the file
+  template <class V> void visit(V& v) { v(written); v(flags); }
 };
 struct CreateReq {
   uint64_t parent = 0;
@@ -263,7 +270,8 @@ struct InvalidateReq {
 struct FsyncReq {
   uint64_t fh = 0;
   uint8_t datasync = 0;
-  template <class V> void visit(V& v) { v(fh); v(datasync); }
+  uint64_t nodeid = 0;  // when fh is 0
+  template <class V> void visit(V& v) { v(fh); v(datasync); v(nodeid); }
 };
 
 // ---- control messages ----------------------------------------------------

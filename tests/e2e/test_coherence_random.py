@@ -53,6 +53,8 @@ def test_random_concurrent_ops_on_three_targets_and_head_are_coherent(harness, w
     kinds = {k: sum(1 for o in ops if o["op"] == k) for k in "rwcuxl"}
     assert kinds["r"] > 200 and kinds["w"] > 200 and kinds["x"] > 100, kinds
     bad = coherence_check.check(ops, initial="init")
+    if os.environ.get("MRC_DUMP_OPS"):
+        json.dump(ops, open(os.environ["MRC_DUMP_OPS"], "w"))
     assert not bad, "seed %d, %d operations %s, %d violations:\n%s" % (
         seed, len(ops), kinds, len(bad), "\n".join(bad[:20]))
 

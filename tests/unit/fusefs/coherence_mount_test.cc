@@ -302,12 +302,12 @@ TEST_F(CoherenceMountTest, BufferedWritesAreSeenAtOnceByAnotherMount) {
   ASSERT_EQ(::close(fd), 0);
 }
 
-TEST_F(CoherenceMountTest, CloseReportsABufferedWriteThatFailedAtTheHead) {
+TEST_F(CoherenceMountTest, ABufferedWriteThatFailedAtTheHeadIsReportedByFsync) {
   std::string small = m_export + "/small";
   ASSERT_EQ(::mkdir(small.c_str(), 0755), 0);
   ASSERT_EQ(::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=64k"), 0) << std::strerror(errno);
   int fd = ::open((a.root + "/small/big").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  int close_rc = 0, close_errno = 0, write_errno = 0;
+  int sync_rc = 0, sync_errno = 0, write_errno = 0;
   if (fd >= 0) {
     std::string block(4096, 'x');
     for (int i = 0; i < 256; ++i)  // 1 MiB into 64 KiB
@@ -315,14 +315,15 @@ TEST_F(CoherenceMountTest, CloseReportsABufferedWriteThatFailedAtTheHead) {
         write_errno = errno;
         break;
       }
-    close_rc = ::close(fd);
-    close_errno = errno;
+    sync_rc = ::fsync(fd);
+    sync_errno = errno;
+    ::close(fd);
   }
   ::umount2(small.c_str(), MNT_DETACH);
   ASSERT_GE(fd, 0);
-  // Either a later write or close() says so: the data did not arrive.
-  EXPECT_TRUE(write_errno == ENOSPC || (close_rc == -1 && close_errno == ENOSPC))
-      << "write errno " << write_errno << ", close " << close_rc << " errno " << close_errno;
+  // Either a later write or fsync() says so: the data did not arrive.
+  EXPECT_TRUE(write_errno == ENOSPC || (sync_rc == -1 && sync_errno == ENOSPC))
+      << "write errno " << write_errno << ", fsync " << sync_rc << " errno " << sync_errno;
 }
 
 }  // namespace

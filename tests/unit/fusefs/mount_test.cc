@@ -127,7 +127,8 @@ class FakeServer {
       }
       case Op::Readdirplus: {
         auto q = proto::decode<proto::ReaddirReq>(p);
-        auto l = listing(q->fh);
+        uint64_t dir = q->fh ? q->fh : q->nodeid;  // fh 0: the kernel opened it itself (no_opendir)
+        auto l = listing(dir);
         proto::ReaddirRep rep;
         for (size_t i = q->offset; i < l.size() && rep.entries.size() < q->max_entries; ++i) {
           proto::DirEntry d;
@@ -136,7 +137,7 @@ class FakeServer {
           if (l[i].second != 0)
             d.entry = entry(l[i].second);
           else
-            d.entry.attr = m_nodes[q->fh].attr;
+            d.entry.attr = m_nodes[dir].attr;
           rep.entries.push_back(std::move(d));
         }
         return ok(op, id, rep);
@@ -147,7 +148,7 @@ class FakeServer {
       }
       case Op::Read: {
         auto q = proto::decode<proto::ReadReq>(p);
-        const std::string& d = m_nodes[q->fh].data;
+        const std::string& d = m_nodes[q->fh ? q->fh : q->nodeid].data;  // fh 0: no_open
         size_t from = std::min<size_t>(q->offset, d.size());
         size_t n = std::min<size_t>(q->size, d.size() - from);
         auto b = reinterpret_cast<const std::byte*>(d.data()) + from;
