@@ -180,6 +180,26 @@ class Session {
     if (m_inval.generation() == gen.inval) m_wb.leased(nodeid, fh);
   }
 
+  /// Where the head said directory `nodeid`'s listing ends (call under the
+  /// reply guard, with a fresh reply); taken back by the next call at that
+  /// offset, and dropped when the directory changes.
+  void note_eof(uint64_t nodeid, uint64_t offset) {
+    std::lock_guard lk(m_eof_mu);
+    if (m_eof.size() > 4096) m_eof.clear();
+    m_eof[nodeid] = offset;
+  }
+  bool take_eof(uint64_t nodeid, uint64_t offset) {
+    std::lock_guard lk(m_eof_mu);
+    auto it = m_eof.find(nodeid);
+    if (it == m_eof.end() || it->second != offset) return false;
+    m_eof.erase(it);
+    return true;
+  }
+  void dir_changed(uint64_t nodeid) {
+    std::lock_guard lk(m_eof_mu);
+    m_eof.erase(nodeid);
+  }
+
   /// Answers a GETATTR from what we handed the kernel last, if that still
   /// holds (AttrCache). Returns false if the head must be asked.
   bool reply_cached_attr(fuse_req_t req, uint64_t nodeid) {
@@ -217,6 +237,7 @@ class Session {
       m_s.m_busy[m_id]++;
     }
     ~Busy() {
+      m_s.dir_changed(m_id);  // done: a listing of it may have grown or shrunk
       std::lock_guard lk(m_s.m_busy_mu);
       if (--m_s.m_busy[m_id] == 0) m_s.m_busy.erase(m_id);
     }
@@ -255,6 +276,8 @@ class Session {
   bool m_no_open = false, m_no_opendir = false;  // set in INIT: open/opendir answered ENOSYS
   std::unique_ptr<Downstream> m_down_owner;  // set once by serve_downstream()
   std::atomic<Downstream*> m_down{nullptr};  // read by the Invalidator's thread
+  std::mutex m_eof_mu;  // guards m_eof
+  std::unordered_map<uint64_t, uint64_t> m_eof;  // directory nodeid → offset where its listing ends
   std::mutex m_busy_mu;  // guards m_busy
   std::unordered_map<uint64_t, int> m_busy;  // nodeid → requests in flight holding its kernel lock
 
@@ -505,7 +528,7 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
     auto p = reinterpret_cast<const std::byte*>(buf);
     Session& s = self(req);
     if (s.m_wb.is_leased(ino)) {  // buffered: answered now, sent in batches
-      int rc = s.m_wb.write(ino, fi->fh, static_cast<uint64_t>(off), p, size);
+      int rc = s.m_wb.write(ino, fi->fh, static_cast<uint64_t>(off), p, size, (fi->flags & O_APPEND) != 0);
       s.m_attrs.drop(ino);  // size and mtime move (a getattr drains the buffer first)
       if (rc) return (void)fuse_reply_err(req, rc);
       fuse_reply_write(req, size);
@@ -575,6 +598,9 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
                     DirMode mode) {
   guard(req, [&] {
     Session& s = self(req);
+    // The head said the listing ended here: the kernel's last call, which
+    // would come back empty, needs no round trip.
+    if (s.take_eof(ino, static_cast<uint64_t>(off))) return (void)fuse_reply_buf(req, nullptr, 0);
     proto::ReaddirReq q{fi->fh, static_cast<uint64_t>(off), readdir_max_entries(size, mode), ino};
     auto gen = s.generation();
     auto r = s.call<proto::ReaddirRep>(proto::Op::Readdirplus, ino, q);
@@ -606,6 +632,10 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
       return;
     }
     s.forget(forgets_from(es, mode == DirMode::Plus ? fit : 0));
+    // Not if anything changed since we asked: a remote change (timeout 0)
+    // or one of ours (the attribute epoch moved).
+    if (r->eof && fit == es.size() && !es.empty() && timeout > 0 && gen.attrs == s.m_attrs.epoch())
+      s.note_eof(ino, es.back().next_offset);
     if (fuse_reply_buf(req, buf.data(), used) != 0 && mode == DirMode::Plus) {
       std::vector<proto::DirEntry> sent(es.begin(), es.begin() + static_cast<ptrdiff_t>(fit));
       s.forget(forgets_from(sent, 0));
@@ -713,7 +743,10 @@ Result<void> Session::mount() {
 }
 
 int Session::apply_quick(const proto::InvalItem& item) {
-  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode)) m_attrs.drop(item.nodeid);
+  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode)) {
+    m_attrs.drop(item.nodeid);
+    dir_changed(item.nodeid);
+  }
   switch (static_cast<proto::InvalKind>(item.kind)) {
     case proto::InvalKind::Forget:
       return 0;  // a hint; the next one will do
@@ -745,7 +778,10 @@ int Session::increment_epoch() {
 }
 
 int Session::apply(const proto::InvalItem& item) {
-  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode)) m_attrs.drop(item.nodeid);
+  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode)) {
+    m_attrs.drop(item.nodeid);
+    dir_changed(item.nodeid);
+  }
   switch (static_cast<proto::InvalKind>(item.kind)) {
     case proto::InvalKind::Forget:
       // Dropped, not expired: an unused dentry goes, and with it the inode

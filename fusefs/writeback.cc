@@ -59,7 +59,7 @@ void WriteBack::released(uint64_t nodeid, uint64_t fh) {
   if (!f.leased.empty()) return;
   // Nothing left to track once it is clean (release flushed it).
   std::unique_lock flk(f.mu, std::try_to_lock);
-  if (flk && f.pending.empty() && !f.inflight && f.error == 0) {
+  if (flk && f.pending.empty() && f.inflight.empty() && f.error == 0) {
     flk.unlock();
     m_files.erase(it);
   }
@@ -80,46 +80,59 @@ bool WriteBack::dirty(uint64_t nodeid) {
     f = it->second;
   }
   std::lock_guard flk(f->mu);
-  return !f->pending.empty() || f->inflight;
+  return !f->pending.empty() || !f->inflight.empty();
 }
 
-void WriteBack::settle(File& f) {
-  if (!f.inflight) return;
-  auto r = m_conn.await(*f.inflight, Clock::now() + m_timeout);
+void WriteBack::settle_one(File& f) {
+  if (f.inflight.empty()) return;
+  File::Sent sent = std::move(f.inflight.front());
+  f.inflight.pop_front();
+  auto r = m_conn.await(*sent.call, Clock::now() + m_timeout);
   int err = 0;
   if (!r) {
     err = r.error().code == ETIMEDOUT || r.error().code == EPROTO || r.error().code > 4095 ? EIO
                                                                                            : r.error().code;
     if (err == 0) err = EIO;
-  } else if (auto rep = proto::decode<proto::WriteRep>(*r); !rep || rep->written != f.inflight_len) {
+  } else if (auto rep = proto::decode<proto::WriteRep>(*r); !rep || rep->written != sent.len) {
     err = rep ? ENOSPC : EIO;  // a short write at the head: most likely a full disk
   }
   if (err && !f.error) {
     f.error = err;
     logger("fusefs")->warn("a buffered write failed at the head node: {}", std::strerror(err));
   }
-  f.inflight.reset();
-  f.inflight_len = 0;
+}
+
+void WriteBack::settle(File& f) {
+  while (!f.inflight.empty()) settle_one(f);
 }
 
 void WriteBack::send(File& f) {
   if (f.pending.empty()) return;
-  settle(f);
+  uint64_t off = f.off, end = f.off + f.pending.size();
+  auto overlaps = [&] {
+    for (const auto& s : f.inflight)
+      if (s.off < end && off < s.off + s.len) return true;
+    return false;
+  };
+  // In order where order matters; otherwise a few at once.
+  if (f.append || overlaps()) settle(f);
+  while (f.inflight.size() >= k_in_flight) settle_one(f);
   proto::WriteReq req{f.fh, f.off, std::move(f.pending), f.nodeid};
-  f.inflight_len = req.data.size();
+  size_t len = req.data.size();
   f.pending.clear();
-  f.inflight = m_conn.start_call(proto::Op::Write, proto::encode(req));
+  f.inflight.push_back({m_conn.start_call(proto::Op::Write, proto::encode(req)), off, len});
 }
 
-int WriteBack::write(uint64_t nodeid, uint64_t fh, uint64_t off, const std::byte* data, size_t n) {
+int WriteBack::write(uint64_t nodeid, uint64_t fh, uint64_t off, const std::byte* data, size_t n, bool append) {
   auto f = file(nodeid);
   std::lock_guard flk(f->mu);
   if (f->error) return std::exchange(f->error, 0);
-  bool contiguous = f->pending.empty() || (f->fh == fh && f->off + f->pending.size() == off);
+  bool contiguous = f->pending.empty() || (f->fh == fh && f->off + f->pending.size() == off && f->append == append);
   if (!contiguous || f->pending.size() + n > k_max_chunk) send(*f);
   if (f->pending.empty()) {
     f->fh = fh;
     f->off = off;
+    f->append = append;
     f->since = Clock::now();
     f->pending.reserve(k_max_chunk);
   }

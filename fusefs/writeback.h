@@ -1,8 +1,10 @@
 // Small writes batched under the write lease (DESIGN §4; docs/design.md
 // "Write leases"): while the head grants this client a file's exclusive
 // write lease, write() is answered once its bytes are buffered here;
-// contiguous writes are coalesced into requests of up to 1 MiB, one in
-// flight per file (so the head applies them in order). Buffers are sent
+// contiguous writes are coalesced into requests of up to 1 MiB, up to
+// k_in_flight per file at once; one that overlaps a request in flight, or
+// any write of a file opened O_APPEND, waits for those first, so the head
+// applies overlapping writes in order. Buffers are sent
 // when full, after 20 ms at most, and before anything that must see them:
 // this client's read, getattr, setattr, fsync, release, the head's recall
 // when another client touches the file, and the end of the job. A write
@@ -15,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -33,6 +36,9 @@ class WriteBack {
   /// The longest a byte waits here before it is sent: head-local readers
   /// see a target's writes this late at most (plus one round trip).
   static constexpr std::chrono::milliseconds k_max_delay{20};
+  /// Requests of one file in flight at once: enough to keep the link busy
+  /// while the head writes the previous one.
+  static constexpr size_t k_in_flight = 4;
 
   /// `timeout`: how long a Write request may take (the grace period).
   WriteBack(proto::Connection& conn, std::chrono::milliseconds timeout);
@@ -52,11 +58,12 @@ class WriteBack {
   /// Whether writes to `nodeid` may be buffered now.
   bool is_leased(uint64_t nodeid);
 
-  /// Buffers a write of `data` at `off` through `fh`. Returns 0, or the
+  /// Buffers a write of `data` at `off` through `fh` (`append`: the file
+  /// was opened O_APPEND). Returns 0, or the
   /// errno of an earlier write to this file that failed at the head (then
   /// nothing is taken and the error is cleared). Blocks while the file has
   /// a full buffer waiting behind its request in flight.
-  int write(uint64_t nodeid, uint64_t fh, uint64_t off, const std::byte* data, size_t n);
+  int write(uint64_t nodeid, uint64_t fh, uint64_t off, const std::byte* data, size_t n, bool append = false);
   /// Sends what is buffered for `nodeid` and waits for it; returns (and
   /// clears) the first error since the last report, or 0.
   int flush(uint64_t nodeid);
@@ -84,13 +91,20 @@ class WriteBack {
     uint64_t fh = 0, off = 0;  // of `pending`
     Bytes pending;
     Clock::time_point since;  // when `pending` got its first byte
-    std::shared_ptr<proto::Connection::Call> inflight;
-    size_t inflight_len = 0;
+    struct Sent {
+      std::shared_ptr<proto::Connection::Call> call;
+      uint64_t off = 0;
+      size_t len = 0;
+    };
+    std::deque<Sent> inflight;  // oldest first
+    bool append = false;         // of `pending`
     int error = 0;
   };
   std::shared_ptr<File> file(uint64_t nodeid);
-  /// Waits for the request in flight (f.mu held).
+  /// Waits for every request in flight (f.mu held).
   void settle(File& f);
+  /// Waits for the oldest request in flight (f.mu held).
+  void settle_one(File& f);
   /// Sends `pending` (f.mu held), after the one in flight.
   void send(File& f);
   void loop();

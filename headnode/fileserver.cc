@@ -197,6 +197,12 @@ Result<void> FileServer::sync() {
   return {};
 }
 
+void FileServer::close_descriptors() { m_ops->close_descriptors(); }
+
+size_t FileServer::drop_idle_writers(std::chrono::steady_clock::duration idle) {
+  return m_ops->drop_idle_writers(idle);
+}
+
 size_t FileServer::node_count() const { return m_nodes->size(); }
 
 std::vector<std::pair<uint64_t, std::string>> FileServer::victims(size_t n) { return m_nodes->victims(n); }

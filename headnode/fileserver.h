@@ -7,6 +7,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -61,6 +62,12 @@ class FileServer {
   /// syncfs(2) on every export, so a job's writes are on disk before mrc
   /// reports success. Errors: the first failing export's errno and path.
   [[nodiscard]] Result<void> sync();
+
+  /// The client's job ended: every descriptor opened for it closes
+  /// (Ops::close_descriptors).
+  void close_descriptors();
+  /// Closes write descriptors idle for `idle` (Ops::drop_idle_writers).
+  size_t drop_idle_writers(std::chrono::steady_clock::duration idle);
 
   /// Number of nodeids currently held: export roots plus looked-up nodes
   /// (the synthetic root is not counted).

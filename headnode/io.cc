@@ -81,6 +81,14 @@ Result<void> HandleTable::remove_dir(uint64_t fh) {
   return {};
 }
 
+void HandleTable::clear() {
+  std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files;  // close after the unlock
+  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs;
+  std::lock_guard lk(m_mu);
+  files.swap(m_files);
+  dirs.swap(m_dirs);
+}
+
 // ---- ImplicitHandles ----------------------------------------------------------
 
 ImplicitHandles::Entry& ImplicitHandles::touch(uint64_t nodeid) {
@@ -99,6 +107,7 @@ Result<std::shared_ptr<FileHandle>> ImplicitHandles::file(const std::shared_ptr<
   {
     std::lock_guard lk(m_mu);
     Entry& e = touch(n->nodeid);
+    if (mode != O_RDONLY) e.wr_used = std::chrono::steady_clock::now();
     if (auto& h = mode == O_RDONLY ? e.rd : e.wr) return h;
   }
   auto fd = reopen(n->fd.get(), mode);  // outside the lock: opening may be slow
@@ -108,6 +117,7 @@ Result<std::shared_ptr<FileHandle>> ImplicitHandles::file(const std::shared_ptr<
   Entry& e = touch(n->nodeid);
   auto& slot = mode == O_RDONLY ? e.rd : e.wr;
   if (!slot) slot = h;
+  if (mode != O_RDONLY) e.wr_used = std::chrono::steady_clock::now();
   return slot;
 }
 
@@ -141,6 +151,28 @@ bool ImplicitHandles::forget(uint64_t nodeid) {
   bool leased = it->second.leased;
   m_entries.erase(it);
   return leased;
+}
+
+size_t ImplicitHandles::drop_writers(std::chrono::steady_clock::duration idle) {
+  std::vector<std::shared_ptr<FileHandle>> gone;  // close after the unlock
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lk(m_mu);
+  for (auto& [id, e] : m_entries)
+    if (e.wr && now - e.wr_used >= idle) gone.push_back(std::move(e.wr));
+  return gone.size();
+}
+
+void ImplicitHandles::close_all() {
+  std::vector<Entry> gone;  // close after the unlock
+  std::lock_guard lk(m_mu);
+  for (auto& [id, e] : m_entries) {
+    gone.push_back(Entry{std::move(e.rd), std::move(e.wr), std::move(e.dir)});
+  }
+}
+
+void Ops::close_descriptors() {
+  m_handles.clear();
+  m_implicit.close_all();
 }
 
 void Ops::forgotten(const Node& n) {
@@ -306,6 +338,7 @@ Result<proto::ReaddirRep> Ops::readdir_root(uint64_t offset, uint32_t max) {
     }
     rep.entries.push_back(std::move(e));
   }
+  rep.eof = offset + rep.entries.size() >= 2 + m_exports.size() ? 1 : 0;
   return rep;
 }
 
@@ -339,7 +372,8 @@ Result<proto::ReaddirRep> Ops::readdirplus(const proto::ReaddirReq& r) {
     struct dirent* de = ::readdir(d.dir);
     if (!de) {
       if (errno != 0 && rep.entries.empty()) return fail_errno("readdir");
-      break;  // end, or an error the next call reports
+      rep.eof = errno == 0 ? 1 : 0;  // else an error the next call reports
+      break;
     }
     proto::DirEntry e;
     e.name = de->d_name;

@@ -57,11 +57,19 @@ class ImplicitHandles {
   /// The node was forgotten: its descriptors go. Returns whether it held
   /// an implicit write lease.
   bool forget(uint64_t nodeid);
+  /// Closes the write descriptors unused for `idle` (0: all of them), so a
+  /// file the client wrote is not kept open for writing on the head (exec
+  /// there would fail with ETXTBSY); they reopen on the next write. Leases
+  /// stay. Returns how many closed (once in-flight users finish).
+  size_t drop_writers(std::chrono::steady_clock::duration idle);
+  /// Closes every descriptor (the client is done); leases stay.
+  void close_all();
 
  private:
   struct Entry {
     std::shared_ptr<FileHandle> rd, wr;
     std::shared_ptr<DirHandle> dir;
+    std::chrono::steady_clock::time_point wr_used;  // the last write through wr
     uint64_t used = 0;  // m_clock at the last use
     bool leased = false;
   };
@@ -83,6 +91,9 @@ class HandleTable {
   /// Errors: EBADF if not open. The fd closes when in-flight users finish.
   [[nodiscard]] Result<void> remove_file(uint64_t fh);
   [[nodiscard]] Result<void> remove_dir(uint64_t fh);
+  /// Forgets every handle (the client is done): fds close when in-flight
+  /// users finish; a later request on one is EBADF.
+  void clear();
 
  private:
   mutable std::mutex m_mu;  // guards m_files, m_dirs, m_next
@@ -163,6 +174,11 @@ class Ops {
   /// The node was forgotten by its client (FileServer::forget): its
   /// implicit descriptors and implicit write lease go.
   void forgotten(const Node& n);
+  /// ImplicitHandles::drop_writers of this session's descriptors.
+  size_t drop_idle_writers(std::chrono::steady_clock::duration idle) { return m_implicit.drop_writers(idle); }
+  /// The client's job ended: every descriptor it made us open closes, so
+  /// none outlives the job on the head (ETXTBSY, held disk space).
+  void close_descriptors();
 
  private:
   Result<void> writable_node(uint64_t nodeid) const;

@@ -67,6 +67,10 @@ class Relay {
                      .on_control =
                          [this](proto::Ctl op, Bytes p) {
                            if (op == proto::Ctl::Forget) return m_session->on_forget(p);
+                           // The job is over (its writes flushed): close what it had
+                           // open before mrc can exit, so running the file it just
+                           // built on the head is not ETXTBSY.
+                           if (op == proto::Ctl::JobExit) m_session->server().close_descriptors();
                            m_mrc->send_control(op, p);
                          },
                      .on_closed =
@@ -111,6 +115,13 @@ class Relay {
     m_target->close(why);
   }
   const std::string& name() const { return m_name; }
+
+  /// Periodic upkeep (about once a second): write descriptors idle for a
+  /// second close, so a file the job stopped writing is not held open for
+  /// writing on the head while the job runs on.
+  void tick() {
+    if (!m_dead && m_session) m_session->server().drop_idle_writers(std::chrono::seconds(1));
+  }
 
  private:
   void died() {
@@ -252,6 +263,7 @@ int run_service(const ServiceOptions& opts) {
     }
     for (auto it = relays.begin(); it != relays.end();) {
       (*it)->check_silence();
+      (*it)->tick();
       if ((*it)->dead()) {
         log->info("detached {}", (*it)->name());
         it = relays.erase(it);

@@ -170,7 +170,8 @@ struct DirEntry {
 };
 struct ReaddirRep {
   std::vector<DirEntry> entries;  // empty: end of directory
-  template <class V> void visit(V& v) { v(entries); }
+  uint8_t eof = 0;                // 1: the directory ends after these entries
+  template <class V> void visit(V& v) { v(entries); v(eof); }
 };
 
 struct OpenReq {
