@@ -82,12 +82,12 @@ class Session {
     auto r = m_conn.call_as<Rep>(op, req, m_opts.timeout);
     if (m_log->should_log(spdlog::level::debug)) {
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
-      m_log->debug("{} node {}: {} in {} us", op_name(op), nodeid, r ? "ok" : r.error().message, us.count());
+      m_log->debug("{} node {}: {} in {} us", proto::op_name(op), nodeid, r ? "ok" : r.error().message, us.count());
     }
     // Timeouts and malformed replies are worth a warning; a closed connection
     // fails every call and is reported once by whoever owns it.
     if (!r && (r.error().code == ETIMEDOUT || r.error().code == EPROTO))
-      m_log->warn("{} node {}: {}", op_name(op), nodeid, r.error().message);
+      m_log->warn("{} node {}: {}", proto::op_name(op), nodeid, r.error().message);
     return r;
   }
 
@@ -317,8 +317,13 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // past the lease) ran out, and drops pages if mtime or size moved; so
   // cached pages are never trusted past the lease either.
   unsigned want = FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_READDIRPLUS |
-                  FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_EXPIRE_ONLY;
+                  FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_EXPIRE_ONLY;
   conn->want |= want & conn->capable;
+  // Always READDIRPLUS: our replies carry the attributes anyway, and in
+  // "auto" mode the kernel asks for plain entries after the first page
+  // of a listing, then looks every later name up on its own (`ls -l`,
+  // `find -ls`: one round trip per file).
+  conn->want &= ~static_cast<unsigned>(FUSE_CAP_READDIRPLUS_AUTO);
   // The kernel would trust its own size/mtime over the server's even after
   // invalidation (DESIGN §4); small writes are batched by us later instead.
   conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);

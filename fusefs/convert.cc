@@ -57,60 +57,6 @@ proto::SetattrReq to_setattr(uint64_t nodeid, uint64_t fh, const struct stat& at
   return r;
 }
 
-const char* op_name(proto::Op op) {
-  switch (op) {
-    case proto::Op::Lookup:
-      return "lookup";
-    case proto::Op::Getattr:
-      return "getattr";
-    case proto::Op::Setattr:
-      return "setattr";
-    case proto::Op::Opendir:
-      return "opendir";
-    case proto::Op::Readdirplus:
-      return "readdirplus";
-    case proto::Op::Releasedir:
-      return "releasedir";
-    case proto::Op::Open:
-      return "open";
-    case proto::Op::Read:
-      return "read";
-    case proto::Op::Write:
-      return "write";
-    case proto::Op::Create:
-      return "create";
-    case proto::Op::Mkdir:
-      return "mkdir";
-    case proto::Op::Mknod:
-      return "mknod";
-    case proto::Op::Unlink:
-      return "unlink";
-    case proto::Op::Rmdir:
-      return "rmdir";
-    case proto::Op::Rename:
-      return "rename";
-    case proto::Op::Symlink:
-      return "symlink";
-    case proto::Op::Readlink:
-      return "readlink";
-    case proto::Op::Link:
-      return "link";
-    case proto::Op::Statfs:
-      return "statfs";
-    case proto::Op::Fsync:
-      return "fsync";
-    case proto::Op::Flush:
-      return "flush";
-    case proto::Op::Release:
-      return "release";
-    case proto::Op::Renew:
-      return "renew";
-    case proto::Op::Invalidate:
-      return "invalidate";
-  }
-  return "?";
-}
-
 struct statvfs to_statvfs(const proto::StatfsRep& s) {
   struct statvfs v {};
   v.f_bsize = s.bsize;

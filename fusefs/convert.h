@@ -47,9 +47,6 @@ struct stat to_stat(const proto::Attr& a, uint64_t nodeid, const IdMap& ids);
 proto::SetattrReq to_setattr(uint64_t nodeid, uint64_t fh, const struct stat& attr, uint32_t to_set,
                              const IdMap& ids);
 
-/// The op's name for log lines ("lookup", "readdirplus", ...).
-const char* op_name(proto::Op op);
-
 /// statvfs for the kernel from the server's reply.
 struct statvfs to_statvfs(const proto::StatfsRep& s);
 

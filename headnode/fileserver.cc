@@ -203,6 +203,19 @@ size_t FileServer::drop_idle_writers(std::chrono::steady_clock::duration idle) {
   return m_ops->drop_idle_writers(idle);
 }
 
+std::string FileServer::served_summary() const {
+  uint64_t total = 0;
+  std::string ops;
+  for (uint16_t i = proto::k_op_first; i <= proto::k_op_last; ++i) {
+    uint64_t n = m_served[i].load();
+    if (n == 0) continue;
+    total += n;
+    ops += (ops.empty() ? "" : ", ") + std::string(proto::op_name(static_cast<proto::Op>(i))) + " " +
+           std::to_string(n);
+  }
+  return std::to_string(total) + " requests" + (ops.empty() ? "" : ": " + ops);
+}
+
 size_t FileServer::node_count() const { return m_nodes->size(); }
 
 std::vector<std::pair<uint64_t, std::string>> FileServer::victims(size_t n) { return m_nodes->victims(n); }

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -76,6 +77,10 @@ class FileServer {
   /// Forget hints for the `n` oldest files the client's kernel remembers
   /// (NodeTable::victims): parent nodeid and name each.
   std::vector<std::pair<uint64_t, std::string>> victims(size_t n);
+
+  /// "N requests: lookup a, read b, ..." (the ops served at least once),
+  /// for the service log.
+  std::string served_summary() const;
 
   /// Requests of `op` served so far (for tests and -v statistics).
   uint64_t served(proto::Op op) const {

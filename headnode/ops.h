@@ -141,8 +141,8 @@ class Ops {
   Result<proto::ReadlinkRep> readlink(const proto::NodeReq& r);
   Result<proto::StatfsRep> statfs(const proto::NodeReq& r);
   /// Lease renewal: ok once every invalidation sent to this session so far
-  /// is acknowledged. Errors: ETIMEDOUT if that takes a lease term, ESTALE
-  /// if the session's lease was revoked.
+  /// is acknowledged. Errors: ESTALE if that takes a lease term or the
+  /// session's lease was revoked; ENOSYS without coherence.
   Result<proto::Empty> renew(const proto::Empty& r);
 
   // Handle ops (io.cc).

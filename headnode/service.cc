@@ -115,6 +115,8 @@ class Relay {
     m_target->close(why);
   }
   const std::string& name() const { return m_name; }
+  /// What the session served, for the log.
+  std::string summary() const { return m_session ? m_session->server().served_summary() : "no session"; }
 
   /// Periodic upkeep (about once a second): write descriptors idle for a
   /// second close, so a file the job stopped writing is not held open for
@@ -265,7 +267,7 @@ int run_service(const ServiceOptions& opts) {
       (*it)->check_silence();
       (*it)->tick();
       if ((*it)->dead()) {
-        log->info("detached {}", (*it)->name());
+        log->info("detached {} ({})", (*it)->name(), (*it)->summary());
         it = relays.erase(it);
       } else {
         ++it;

@@ -48,6 +48,7 @@ class Session {
   void on_forget(std::span<const std::byte> payload);
 
   FileServer& server() { return *m_fs; }
+  const FileServer& server() const { return *m_fs; }
   /// Asks the client to drop the names of `n` of its oldest files
   /// (InvalKind::Forget), so their inodes are forgotten; does not wait.
   void hint_forget(size_t n);

@@ -46,6 +46,38 @@ enum class Op : uint16_t {
   Invalidate = 25,
 };
 inline constexpr uint16_t k_op_first = 1, k_op_last = 25;
+
+/// The op's name in lower case ("lookup", "readdirplus", ...), or "op?"
+/// for a number that names none (for logs).
+constexpr const char* op_name(Op op) {
+  switch (op) {
+    case Op::Lookup: return "lookup";
+    case Op::Getattr: return "getattr";
+    case Op::Setattr: return "setattr";
+    case Op::Opendir: return "opendir";
+    case Op::Readdirplus: return "readdirplus";
+    case Op::Releasedir: return "releasedir";
+    case Op::Open: return "open";
+    case Op::Read: return "read";
+    case Op::Write: return "write";
+    case Op::Create: return "create";
+    case Op::Mkdir: return "mkdir";
+    case Op::Mknod: return "mknod";
+    case Op::Unlink: return "unlink";
+    case Op::Rmdir: return "rmdir";
+    case Op::Rename: return "rename";
+    case Op::Symlink: return "symlink";
+    case Op::Readlink: return "readlink";
+    case Op::Link: return "link";
+    case Op::Statfs: return "statfs";
+    case Op::Fsync: return "fsync";
+    case Op::Flush: return "flush";
+    case Op::Release: return "release";
+    case Op::Renew: return "renew";
+    case Op::Invalidate: return "invalidate";
+  }
+  return "op?";
+}
 /// True if `op` is a Request op this version knows (2 is retired: Forget
 /// is a control message).
 bool is_known_op(uint16_t op);
