@@ -28,6 +28,7 @@
 #include "common/log.h"
 #include "fusefs/attrs.h"
 #include "fusefs/convert.h"
+#include "fusefs/dirahead.h"
 #include "fusefs/downstream.h"
 #include "fusefs/kmount.h"
 #include "fusefs/lease.h"
@@ -65,7 +66,9 @@ class Session {
  public:
   Session(proto::Connection& conn, MountOptions opts)
       : m_conn(conn), m_opts(std::move(opts)), m_log(logger("fusefs")), m_lease(conn, m_opts.lease),
-        m_inval(conn), m_wb(conn, m_opts.timeout) {
+        m_inval(conn), m_wb(conn, m_opts.timeout),
+        m_ahead([this](uint64_t nodeid, uint32_t max) { return fetch_ahead(nodeid, max); },
+                [this](const std::vector<proto::DirEntry>& es) { forget(forgets_from(es, 0)); }) {
     m_ids = IdMap{m_opts.head_uid, m_opts.head_gid, static_cast<uint32_t>(::getuid()),
                   static_cast<uint32_t>(::getgid())};
   }
@@ -119,6 +122,8 @@ class Session {
   /// Held (shared) from timeout_for() until the reply is in the kernel.
   std::shared_lock<std::shared_mutex> reply_guard() { return std::shared_lock(m_inval.reply_guard()); }
   bool lease_valid() const { return m_lease.valid(); }
+  /// How long one request may take (MountOptions::timeout).
+  std::chrono::milliseconds request_timeout() const { return m_opts.timeout; }
   std::chrono::milliseconds since_renewal() const { return m_started ? m_lease.since_renewal() : std::chrono::milliseconds(0); }
   Result<std::string> serve_downstream() {
     unsigned maj = 0, min = 0;
@@ -196,8 +201,17 @@ class Session {
     return true;
   }
   void dir_changed(uint64_t nodeid) {
+    m_ahead.drop(nodeid);
     std::lock_guard lk(m_eof_mu);
     m_eof.erase(nodeid);
+  }
+  /// DirAhead's request: the listing of `nodeid` from offset 0 through the
+  /// server's own descriptor (no_opendir), with the generation before it.
+  Result<std::pair<proto::ReaddirRep, DirAhead::Token>> fetch_ahead(uint64_t nodeid, uint32_t max) {
+    auto gen = generation();
+    auto r = call<proto::ReaddirRep>(proto::Op::Readdirplus, nodeid, proto::ReaddirReq{0, 0, max, nodeid});
+    if (!r) return tl::unexpected(r.error());
+    return std::pair{std::move(*r), DirAhead::Token{gen.inval, gen.attrs}};
   }
 
   /// Answers a GETATTR from what we handed the kernel last, if that still
@@ -269,6 +283,7 @@ class Session {
  public:
   WriteBack m_wb;     // writes buffered under write leases; used by the callbacks
   AttrCache m_attrs;  // what the kernel was told last; used by the callbacks
+  DirAhead m_ahead;   // listings of subdirectories asked for ahead; used by the callbacks
 
  private:
   bool m_started = false;      // start() ran: the lease clock is running
@@ -353,6 +368,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   try {
     self(req).m_attrs.evict(ino);
+    self(req).m_ahead.drop(ino);
     self(req).m_wb.forget(ino);  // buffered writes name the node: before the head drops it
     self(req).forget({{ino, nlookup}});
   } catch (...) {
@@ -367,6 +383,7 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
       items[i] = {forgets[i].ino, forgets[i].nlookup};
       self(req).m_wb.forget(forgets[i].ino);
       self(req).m_attrs.evict(forgets[i].ino);
+      self(req).m_ahead.drop(forgets[i].ino);
     }
     self(req).forget(items);
   } catch (...) {
@@ -608,7 +625,16 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
     if (s.take_eof(ino, static_cast<uint64_t>(off))) return (void)fuse_reply_buf(req, nullptr, 0);
     proto::ReaddirReq q{fi->fh, static_cast<uint64_t>(off), readdir_max_entries(size, mode), ino};
     auto gen = s.generation();
-    auto r = s.call<proto::ReaddirRep>(proto::Op::Readdirplus, ino, q);
+    Result<proto::ReaddirRep> r = fail(EAGAIN, "not asked yet");
+    // Asked ahead when its parent was listed (DirAhead): valid as if asked
+    // then, since any change of the directory since would have dropped it.
+    if (off == 0 && mode == DirMode::Plus && fi->fh == 0 && s.lease_valid()) {
+      if (auto got = s.m_ahead.take(ino, std::chrono::steady_clock::now() + s.request_timeout())) {
+        r = std::move(got->first);
+        gen = Session::Gen{got->second.a, got->second.b};
+      }
+    }
+    if (!r) r = s.call<proto::ReaddirRep>(proto::Op::Readdirplus, ino, q);
     if (!r) return reply_err(req, r.error());
     const auto& es = r->entries;
     size_t fit = entries_that_fit(es, size, mode);
@@ -641,10 +667,21 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
     // or one of ours (the attribute epoch moved).
     if (r->eof && fit == es.size() && !es.empty() && timeout > 0 && gen.attrs == s.m_attrs.epoch())
       s.note_eof(ino, es.back().next_offset);
-    if (fuse_reply_buf(req, buf.data(), used) != 0 && mode == DirMode::Plus) {
-      std::vector<proto::DirEntry> sent(es.begin(), es.begin() + static_cast<ptrdiff_t>(fit));
-      s.forget(forgets_from(sent, 0));
+    std::vector<uint64_t> subdirs;
+    if (mode == DirMode::Plus && timeout > 0 && s.no_opendir())
+      for (size_t i = 0; i < fit; ++i)
+        if (S_ISDIR(es[i].entry.attr.mode) && es[i].entry.nodeid != 0 && es[i].name != "." && es[i].name != "..")
+          subdirs.push_back(es[i].entry.nodeid);
+    if (fuse_reply_buf(req, buf.data(), used) != 0) {
+      if (mode == DirMode::Plus) {
+        std::vector<proto::DirEntry> sent(es.begin(), es.begin() + static_cast<ptrdiff_t>(fit));
+        s.forget(forgets_from(sent, 0));
+      }
+      return;
     }
+    guard.unlock();
+    // The traversal will list these next: ask for them now, side by side.
+    if (!subdirs.empty()) s.m_ahead.want(subdirs, q.max_entries);
   });
 }
 
@@ -748,10 +785,10 @@ Result<void> Session::mount() {
 }
 
 int Session::apply_quick(const proto::InvalItem& item) {
-  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode)) {
-    m_attrs.drop(item.nodeid);
-    dir_changed(item.nodeid);
-  }
+  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode)) m_attrs.drop(item.nodeid);
+  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode) ||
+      item.kind == static_cast<uint8_t>(proto::InvalKind::Entry))
+    dir_changed(item.nodeid);  // a listing of it may have changed
   switch (static_cast<proto::InvalKind>(item.kind)) {
     case proto::InvalKind::Forget:
       return 0;  // a hint; the next one will do
@@ -783,10 +820,10 @@ int Session::increment_epoch() {
 }
 
 int Session::apply(const proto::InvalItem& item) {
-  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode)) {
-    m_attrs.drop(item.nodeid);
-    dir_changed(item.nodeid);
-  }
+  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode)) m_attrs.drop(item.nodeid);
+  if (item.kind == static_cast<uint8_t>(proto::InvalKind::Inode) ||
+      item.kind == static_cast<uint8_t>(proto::InvalKind::Entry))
+    dir_changed(item.nodeid);  // a listing of it may have changed
   switch (static_cast<proto::InvalKind>(item.kind)) {
     case proto::InvalKind::Forget:
       // Dropped, not expired: an unused dentry goes, and with it the inode
@@ -820,6 +857,7 @@ void Session::start() {
   if (!m_lease.start()) m_log->info("no lease from the head node yet: caching nothing until it renews");
   m_started = true;
   m_wb.start();
+  m_ahead.start();
   m_loop = std::thread([this] {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(cfg, 0);
@@ -835,6 +873,9 @@ void Session::unmount() {
   if (!m_se) return;
   // 0. Coherence first, while the loop still serves: an invalidation
   // waiting on a page lock needs the READ in flight to be answered.
+  m_ahead.stop();
+  auto st = m_ahead.stats();
+  if (st.asked) m_log->debug("readdir-ahead: {} listings asked, {} taken, {} discarded", st.asked, st.taken, st.discarded);
   m_wb.flush_all();
   m_wb.stop();
   m_lease.stop();

@@ -31,7 +31,11 @@ def via_t1(harness):
     def launch(h, t, *argv):
         if t != "t2":
             return h.popen_mrc(t, *argv)
-        return h.popen_mrc("t1", str(h.mrc_bin), "-F", str(cfg), "t2", *argv)
+        # t1 runs the mrc of this build: its directory goes along, read-only
+        # (the build may live where t1 has files of its own, such as /tmp).
+        here = str(h.default_cwd or h.head_root)
+        return h.popen_mrc("-e", here, "-r", str(h.mrc_bin.parent), "t1",
+                           str(h.mrc_bin), "-F", str(cfg), "t2", *argv)
     return launch
 
 
