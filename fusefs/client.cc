@@ -227,6 +227,18 @@ class Session {
     return true;
   }
 
+  /// A READ the kernel sent has been answered: the kernel then marks the
+  /// file's atime stale, so the next stat() of it — a later pass of grep
+  /// or make over warm files — would wait for a GETATTR. If we hold its
+  /// attributes, expire them in the kernel now (attributes only: no page
+  /// is dropped, no sleeping lock taken): the reader's own end-of-file
+  /// check then asks us at once, we answer from the copy, and the fresh
+  /// reply clears the stale mark while the file is still being read.
+  void refresh_after_read(uint64_t nodeid) {
+    if (!m_se || m_lease.cache_timeout() <= 0 || !m_attrs.get(nodeid)) return;
+    (void)fuse_lowlevel_notify_inval_inode(m_se, nodeid, -1, 0);
+  }
+
   void on_invalidate(uint64_t id, Bytes payload) { m_inval.on_request(id, std::move(payload)); }
   void set_expire_only(bool on) { m_expire_only = on; }
   void set_no_open(bool files, bool dirs) {
@@ -529,18 +541,36 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   });
 }
 
+/// Times a READ (or READDIRPLUS) is asked again because an invalidation
+/// arrived while it was on the way; then the last reply is delivered.
+constexpr int k_max_reasks = 8;
+
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   guard(req, [&] {
-    self(req).m_wb.drain(ino);  // the head must have our buffered writes first
+    Session& s = self(req);  // req is gone once answered
+    s.m_wb.drain(ino);       // the head must have our buffered writes first
     proto::ReadReq q{fi->fh, static_cast<uint64_t>(off),
                      static_cast<uint32_t>(std::min<size_t>(size, k_max_read)), ino};
-    auto r = self(req).call<proto::DataRep>(proto::Op::Read, ino, q);
-    if (!r) return reply_err(req, r.error());
-    if (r->data.size() > q.size) {  // the server overran what we asked for
-      fuse_reply_err(req, EIO);
+    for (int attempt = 0;; ++attempt) {
+      auto gen = s.generation();
+      auto r = s.call<proto::DataRep>(proto::Op::Read, ino, q);
+      if (!r) return reply_err(req, r.error());
+      if (r->data.size() > q.size) {  // the server overran what we asked for
+        fuse_reply_err(req, EIO);
+        return;
+      }
+      // An invalidation that arrived meanwhile may be of this file, and its
+      // full form waits for the page we fill: if it gave up (the quick form
+      // after k_block) and was acknowledged, these bytes may predate the
+      // change that caused it — the kernel would keep them. Ask again.
+      auto lk = s.reply_guard();
+      if (s.generation().inval != gen.inval && attempt < k_max_reasks) continue;
+      bool at_end = r->data.size() < size;  // a short read: the file ends here
+      int rc = fuse_reply_buf(req, reinterpret_cast<const char*>(r->data.data()), r->data.size());
+      lk.unlock();
+      if (rc == 0 && at_end) s.refresh_after_read(ino);
       return;
     }
-    fuse_reply_buf(req, reinterpret_cast<const char*>(r->data.data()), r->data.size());
   });
 }
 
@@ -551,10 +581,12 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
     Session& s = self(req);
     if (s.m_wb.is_leased(ino)) {  // buffered: answered now, sent in batches
       int rc = s.m_wb.write(ino, fi->fh, static_cast<uint64_t>(off), p, size, (fi->flags & O_APPEND) != 0);
-      s.m_attrs.drop(ino);  // size and mtime move (a getattr drains the buffer first)
-      if (rc) return (void)fuse_reply_err(req, rc);
-      fuse_reply_write(req, size);
-      return;
+      if (rc != WriteBack::k_not_leased) {  // else recalled meanwhile: written through below
+        s.m_attrs.drop(ino);  // size and mtime move (a getattr drains the buffer first)
+        if (rc) return (void)fuse_reply_err(req, rc);
+        fuse_reply_write(req, size);
+        return;
+      }
     }
     proto::WriteReq q{fi->fh, static_cast<uint64_t>(off), Bytes(p, p + size), ino};
     auto gen = s.generation();
@@ -634,13 +666,25 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
         gen = Session::Gen{got->second.a, got->second.b};
       }
     }
-    if (!r) r = s.call<proto::ReaddirRep>(proto::Op::Readdirplus, ino, q);
-    if (!r) return reply_err(req, r.error());
+    std::shared_lock<std::shared_mutex> guard;
+    for (int attempt = 0;; ++attempt) {
+      if (!r) {
+        gen = s.generation();
+        r = s.call<proto::ReaddirRep>(proto::Op::Readdirplus, ino, q);
+      }
+      if (!r) return reply_err(req, r.error());
+      guard = s.reply_guard();
+      // As for READ: an invalidation that arrived meanwhile may be of this
+      // directory, and the kernel keeps a listing it is given (cache_readdir).
+      if (s.generation().inval == gen.inval || attempt >= k_max_reasks) break;
+      guard.unlock();
+      s.forget(forgets_from(r->entries, 0));
+      r = fail(EAGAIN, "asked again");
+    }
     const auto& es = r->entries;
     size_t fit = entries_that_fit(es, size, mode);
     std::vector<char> buf(size);
     size_t used = 0;
-    auto guard = s.reply_guard();
     double timeout = s.timeout_for(gen);
     for (size_t i = 0; i < fit; ++i) {
       const auto& d = es[i];

@@ -99,6 +99,7 @@ void Invalidator::start(Apply apply) {
   }
   for (auto& h : m_helpers) h.thread = std::thread([this, &h] { help(h); });
   m_thread = std::thread([this] { loop(); });
+  m_recall_thread = std::thread([this] { recall_loop(); });
 }
 
 void Invalidator::stop() {
@@ -108,7 +109,9 @@ void Invalidator::stop() {
     for (auto& h : m_helpers) h.cv.notify_all();
   }
   m_cv.notify_all();
+  m_recall_cv.notify_all();
   if (m_thread.joinable()) m_thread.join();
+  if (m_recall_thread.joinable()) m_recall_thread.join();
   // A helper blocked in the kernel returns once the request holding the
   // lock is answered (the loop still serves: unmount stops us first).
   for (auto& h : m_helpers)
@@ -143,15 +146,42 @@ void Invalidator::on_request(uint64_t id, Bytes payload) {
   }
   // Before any later reply is delivered (we are the reader thread).
   m_gen.fetch_add(1);
+  bool recall = !req->items.empty() && std::all_of(req->items.begin(), req->items.end(), [](const auto& i) {
+    return i.kind == static_cast<uint8_t>(proto::InvalKind::Recall);
+  });
   {
     std::lock_guard lk(m_mu);
     if (m_started && !m_stop) {
-      m_queue.push_back(Job{id, std::move(*req)});
-      m_cv.notify_one();
+      (recall ? m_recalls : m_queue).push_back(Job{id, std::move(*req)});
+      (recall ? m_recall_cv : m_cv).notify_one();
       return;
     }
   }
   m_conn.reply(proto::Op::Invalidate, id, 0, {});  // nothing mounted, nothing cached
+}
+
+void Invalidator::recall_loop() {
+  auto log = logger("fusefs");
+  while (true) {
+    Job job;
+    {
+      std::unique_lock lk(m_mu);
+      m_recall_cv.wait(lk, [&] { return m_stop || !m_recalls.empty(); });
+      if (m_stop) return;
+      job = std::move(m_recalls.front());
+      m_recalls.pop_front();
+    }
+    // Barrier, as in loop(): a lease grant that passed its generation check
+    // (accept_lease, under the guard) is taken before we recall it.
+    { std::unique_lock barrier(m_reply_mu); }
+    for (const auto& item : job.req.items) {
+      int rc = m_apply.full(item);  // flushes what we buffered; no kernel lock
+      if (rc != 0 && rc != -ENOENT) log->debug("recall of node {}: {}", item.nodeid, rc);
+    }
+    if (m_apply.forward) m_apply.forward(job.req);  // as loop() does
+    m_applied.fetch_add(1);
+    m_conn.reply(proto::Op::Invalidate, job.id, 0, {});
+  }
 }
 
 void Invalidator::loop() {

@@ -142,6 +142,13 @@ class Invalidator {
   };
   void loop();
   void help(Helper& h);
+  /// Recalls (every item InvalKind::Recall) go to their own thread: one
+  /// waits for our buffered writes to be answered, and the head may answer
+  /// them only once another client — or we — acknowledged an invalidation
+  /// the write caused; so a recall must never hold up the invalidations
+  /// queued behind it. Acknowledged once flushed (the head then reads
+  /// what we wrote).
+  void recall_loop();
 
   proto::Connection& m_conn;
   Apply m_apply;  // set by start(), before the thread exists
@@ -153,8 +160,10 @@ class Invalidator {
   std::condition_variable m_done_cv;  // a helper finished a job
   Helper m_helpers[k_helpers];
   std::deque<Job> m_queue;
+  std::deque<Job> m_recalls;         // jobs of Recall items only
+  std::condition_variable m_recall_cv;  // a recall was queued, or stop
   bool m_stop = false, m_started = false;
-  std::thread m_thread;
+  std::thread m_thread, m_recall_thread;
 };
 
 }  // namespace mrc::fusefs

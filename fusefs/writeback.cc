@@ -1,4 +1,4 @@
-// WriteBack: per-file buffers, one request in flight each, the delay thread.
+// WriteBack: per-file buffers, a few requests in flight each, the delay thread.
 #include "fusefs/writeback.h"
 
 #include <algorithm>
@@ -126,6 +126,14 @@ void WriteBack::send(File& f) {
 int WriteBack::write(uint64_t nodeid, uint64_t fh, uint64_t off, const std::byte* data, size_t n, bool append) {
   auto f = file(nodeid);
   std::lock_guard flk(f->mu);
+  {
+    // A recall may have come since the caller's is_leased(): it cleared the
+    // lease before taking f->mu to flush, so what we buffer under f->mu is
+    // either in that flush or refused here (f->mu, then m_mu: nothing holds
+    // m_mu while it waits for a file's mu).
+    std::lock_guard lk(m_mu);
+    if (f->leased.empty()) return k_not_leased;
+  }
   if (f->error) return std::exchange(f->error, 0);
   bool contiguous = f->pending.empty() || (f->fh == fh && f->off + f->pending.size() == off && f->append == append);
   if (!contiguous || f->pending.size() + n > k_max_chunk) send(*f);

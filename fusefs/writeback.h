@@ -58,11 +58,14 @@ class WriteBack {
   /// Whether writes to `nodeid` may be buffered now.
   bool is_leased(uint64_t nodeid);
 
+  /// write() of a file whose lease was recalled since is_leased(): nothing
+  /// was taken, the caller writes through.
+  static constexpr int k_not_leased = -1;
   /// Buffers a write of `data` at `off` through `fh` (`append`: the file
-  /// was opened O_APPEND). Returns 0, or the
-  /// errno of an earlier write to this file that failed at the head (then
-  /// nothing is taken and the error is cleared). Blocks while the file has
-  /// a full buffer waiting behind its request in flight.
+  /// was opened O_APPEND). Returns 0; k_not_leased; or the errno of an
+  /// earlier write to this file that failed at the head (then nothing is
+  /// taken and the error is cleared). Blocks while the file has
+  /// k_in_flight requests out and a full buffer.
   int write(uint64_t nodeid, uint64_t fh, uint64_t off, const std::byte* data, size_t n, bool append = false);
   /// Sends what is buffered for `nodeid` and waits for it; returns (and
   /// clears) the first error since the last report, or 0.
