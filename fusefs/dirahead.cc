@@ -137,25 +137,6 @@ void DirAhead::drop(uint64_t nodeid) {
   release_all(gone);
 }
 
-void DirAhead::drop_all() {
-  std::vector<std::vector<proto::DirEntry>> gone;
-  {
-    std::lock_guard lk(m_mu);
-    for (auto it = m_items.begin(); it != m_items.end();) {
-      if (it->second.state == State::InFlight) {
-        it->second.dropped = true;
-        ++it;
-        continue;
-      }
-      if (it->second.got) gone.push_back(std::move(it->second.got->first.entries));
-      if (it->second.state == State::Ready) ++m_stats.discarded;
-      it = m_items.erase(it);
-    }
-  }
-  m_cv.notify_all();
-  release_all(gone);
-}
-
 DirAhead::Stats DirAhead::stats() const {
   std::lock_guard lk(m_mu);
   return m_stats;

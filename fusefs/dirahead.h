@@ -71,8 +71,6 @@ class DirAhead {
   /// The directory may have changed (or was forgotten): its listing, kept
   /// or in flight, is discarded.
   void drop(uint64_t nodeid);
-  /// Everything may have changed: every listing is discarded.
-  void drop_all();
 
   /// Counters, for tests and logs.
   struct Stats {
