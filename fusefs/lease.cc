@@ -160,20 +160,25 @@ void Invalidator::on_request(uint64_t id, Bytes payload) {
   m_conn.reply(proto::Op::Invalidate, id, 0, {});  // nothing mounted, nothing cached
 }
 
+bool Invalidator::next(std::deque<Job>& queue, std::condition_variable& cv, Job& job) {
+  {
+    std::unique_lock lk(m_mu);
+    cv.wait(lk, [&] { return m_stop || !queue.empty(); });
+    if (m_stop) return false;
+    job = std::move(queue.front());
+    queue.pop_front();
+  }
+  // Barrier: replies that passed their generation check are in the kernel.
+  { std::unique_lock barrier(m_reply_mu); }
+  return true;
+}
+
 void Invalidator::recall_loop() {
   auto log = logger("fusefs");
-  while (true) {
-    Job job;
-    {
-      std::unique_lock lk(m_mu);
-      m_recall_cv.wait(lk, [&] { return m_stop || !m_recalls.empty(); });
-      if (m_stop) return;
-      job = std::move(m_recalls.front());
-      m_recalls.pop_front();
-    }
-    // Barrier, as in loop(): a lease grant that passed its generation check
-    // (accept_lease, under the guard) is taken before we recall it.
-    { std::unique_lock barrier(m_reply_mu); }
+  Job job;
+  // After the barrier, a lease grant that passed its generation check
+  // (accept_lease, under the guard) is taken before we recall it.
+  while (next(m_recalls, m_recall_cv, job)) {
     for (const auto& item : job.req.items) {
       int rc = m_apply.full(item);  // flushes what we buffered; no kernel lock
       if (rc != 0 && rc != -ENOENT) log->debug("recall of node {}: {}", item.nodeid, rc);
@@ -186,17 +191,8 @@ void Invalidator::recall_loop() {
 
 void Invalidator::loop() {
   auto log = logger("fusefs");
-  while (true) {
-    Job job;
-    {
-      std::unique_lock lk(m_mu);
-      m_cv.wait(lk, [&] { return m_stop || !m_queue.empty(); });
-      if (m_stop) return;
-      job = std::move(m_queue.front());
-      m_queue.pop_front();
-    }
-    // Barrier: replies that passed their generation check are in the kernel.
-    { std::unique_lock barrier(m_reply_mu); }
+  Job job;
+  while (next(m_queue, m_cv, job)) {
     auto req = std::make_shared<proto::InvalidateReq>(std::move(job.req));
     bool done = false;
     bool busy = false;

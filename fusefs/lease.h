@@ -142,6 +142,9 @@ class Invalidator {
   };
   void loop();
   void help(Helper& h);
+  /// Waits for the next job of `queue` (signalled by `cv`), then takes the
+  /// reply-guard barrier. False once stopping.
+  bool next(std::deque<Job>& queue, std::condition_variable& cv, Job& job);
   /// Recalls (every item InvalKind::Recall) go to their own thread: one
   /// waits for our buffered writes to be answered, and the head may answer
   /// them only once another client — or we — acknowledged an invalidation
