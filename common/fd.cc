@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -29,6 +30,31 @@ Result<void> write_all(int fd, std::span<const std::byte> data) {
       return fail_errno("write");
     }
     done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+Result<void> writev_all(int fd, std::span<const std::span<const std::byte>> pieces) {
+  constexpr size_t k_max_pieces = 64;
+  if (pieces.size() > k_max_pieces) return fail(EINVAL, "writev: more than 64 pieces");
+  iovec iov[k_max_pieces];
+  size_t n_iov = 0;
+  for (auto p : pieces)
+    if (!p.empty()) iov[n_iov++] = {const_cast<std::byte*>(p.data()), p.size()};
+  size_t first = 0;
+  while (first < n_iov) {
+    ssize_t n = ::writev(fd, iov + first, static_cast<int>(n_iov - first));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno("write");
+    }
+    // Skip what was written: whole pieces, then part of the next.
+    auto left = static_cast<size_t>(n);
+    while (first < n_iov && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+    if (left > 0) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
   }
   return {};
 }

@@ -11,6 +11,8 @@
 namespace mrc {
 
 using Bytes = std::vector<std::byte>;
+/// Bytes viewed, not owned (valid while their owner lives).
+using ByteView = std::span<const std::byte>;
 
 /// Compresses `in` at `level` (1 = fastest). Returns nothing when it does
 /// not pay: the output would not be at least 1/8 smaller (incompressible

@@ -81,8 +81,18 @@ class Session {
   /// One round trip, logged at debug with op, nodeid and latency.
   template <typename Rep, typename Req>
   Result<Rep> call(proto::Op op, uint64_t nodeid, const Req& req) {
+    auto raw = call_raw(op, nodeid, req);
+    if (!raw) return tl::unexpected(raw.error());
+    auto r = proto::decode<Rep>(*raw);
+    if (!r) m_log->warn("{} node {}: {}", proto::op_name(op), nodeid, r.error().message);
+    return r;
+  }
+  /// The same, the reply body undecoded (for views into it).
+  template <typename Req>
+  Result<proto::ReplyBody> call_raw(proto::Op op, uint64_t nodeid, const Req& req) {
     auto t0 = std::chrono::steady_clock::now();
-    auto r = m_conn.call_as<Rep>(op, req, m_opts.timeout);
+    auto c = m_conn.start_call(op, proto::encode_gathered(req));  // req outlives the send
+    auto r = m_conn.await(*c, t0 + m_opts.timeout);
     if (m_log->should_log(spdlog::level::debug)) {
       auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
       m_log->debug("{} node {}: {} in {} us", proto::op_name(op), nodeid, r ? "ok" : r.error().message, us.count());
@@ -553,7 +563,9 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
                      static_cast<uint32_t>(std::min<size_t>(size, k_max_read)), ino};
     for (int attempt = 0;; ++attempt) {
       auto gen = s.generation();
-      auto r = s.call<proto::DataRep>(proto::Op::Read, ino, q);
+      auto raw = s.call_raw(proto::Op::Read, ino, q);
+      if (!raw) return reply_err(req, raw.error());
+      auto r = proto::decode<proto::DataRepView>(*raw);  // the data stays in `raw`
       if (!r) return reply_err(req, r.error());
       if (r->data.size() > q.size) {  // the server overran what we asked for
         fuse_reply_err(req, EIO);
@@ -588,7 +600,7 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
         return;
       }
     }
-    proto::WriteReq q{fi->fh, static_cast<uint64_t>(off), Bytes(p, p + size), ino};
+    proto::WriteReqView q{fi->fh, static_cast<uint64_t>(off), ByteView(p, size), ino};
     auto gen = s.generation();
     auto r = self(req).call<proto::WriteRep>(proto::Op::Write, ino, q);
     s.m_attrs.drop(ino);

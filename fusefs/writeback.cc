@@ -2,6 +2,7 @@
 #include "fusefs/writeback.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -117,10 +118,21 @@ void WriteBack::send(File& f) {
   // In order where order matters; otherwise a few at once.
   if (f.append || overlaps()) settle(f);
   while (f.inflight.size() >= k_in_flight) settle_one(f);
-  proto::WriteReq req{f.fh, f.off, std::move(f.pending), f.nodeid};
-  size_t len = req.data.size();
-  f.pending.clear();
-  f.inflight.push_back({m_conn.start_call(proto::Op::Write, proto::encode(req)), off, len});
+  proto::WriteReqView req{f.fh, f.off, f.pending, f.nodeid};
+  size_t len = f.pending.size();
+  f.inflight.push_back({m_conn.start_call(proto::Op::Write, proto::encode_gathered(req)), off, len});
+  f.pending.clear();  // keeps its capacity for the next batch
+}
+
+void WriteBack::send_direct(File& f, uint64_t fh, uint64_t off, ByteView data) {
+  assert(f.pending.empty());
+  uint64_t end = off + data.size();
+  bool overlaps = false;
+  for (const auto& s : f.inflight) overlaps = overlaps || (s.off < end && off < s.off + s.len);
+  if (overlaps) settle(f);
+  while (f.inflight.size() >= k_in_flight) settle_one(f);
+  proto::WriteReqView req{fh, off, data, f.nodeid};
+  f.inflight.push_back({m_conn.start_call(proto::Op::Write, proto::encode_gathered(req)), off, data.size()});
 }
 
 int WriteBack::write(uint64_t nodeid, uint64_t fh, uint64_t off, const std::byte* data, size_t n, bool append) {
@@ -137,6 +149,12 @@ int WriteBack::write(uint64_t nodeid, uint64_t fh, uint64_t off, const std::byte
   if (f->error) return std::exchange(f->error, 0);
   bool contiguous = f->pending.empty() || (f->fh == fh && f->off + f->pending.size() == off && f->append == append);
   if (!contiguous || f->pending.size() + n > k_max_chunk) send(*f);
+  // A whole request's worth (dd bs=1M, cp): sent from the caller's buffer,
+  // which the send has copied to the stream by the time it returns.
+  if (f->pending.empty() && n >= k_max_chunk && !append) {
+    send_direct(*f, fh, off, ByteView(data, n));
+    return 0;
+  }
   if (f->pending.empty()) {
     f->fh = fh;
     f->off = off;

@@ -110,6 +110,9 @@ class WriteBack {
   void settle_one(File& f);
   /// Sends `pending` (f.mu held), after the one in flight.
   void send(File& f);
+  /// Sends `data` at `off` through `fh` without buffering it (f.mu held,
+  /// nothing pending), after any request in flight it overlaps.
+  void send_direct(File& f, uint64_t fh, uint64_t off, ByteView data);
   void loop();
 
   proto::Connection& m_conn;

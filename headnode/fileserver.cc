@@ -62,7 +62,10 @@ Result<Bytes> run(Ops& ops, std::span<const std::byte> in) {
   }
   auto rep = (ops.*Fn)(*req);
   if (!rep) return tl::unexpected(rep.error());
-  return proto::encode(*rep);
+  if constexpr (std::is_same_v<std::decay_t<decltype(*rep)>, EncodedReply>)
+    return std::move(rep->payload);
+  else
+    return proto::encode(*rep);
 }
 
 struct OpEntry {

@@ -16,6 +16,12 @@ namespace mrc::headnode {
 namespace {
 // Largest Read served, bytes (the FUSE client's max request; one frame).
 constexpr uint32_t k_max_read = 1024 * 1024;
+/// Writes at least this large start their write-out to disk at once
+/// (sync_file_range), bytes: a job's large output then streams to the disk
+/// while it arrives, so the fsync or job end that must see it on the head
+/// does not wait for the whole file at the end. Smaller writes (object
+/// files, logs) stay in the page cache as usual.
+constexpr size_t k_writeout_min = 256 * 1024;
 // Most entries per Readdirplus, bounding one reply (~400 KiB).
 constexpr uint32_t k_max_dir_entries = 1024;
 }  // namespace
@@ -225,28 +231,31 @@ Result<proto::CreateRep> Ops::create(const proto::CreateReq& r) {
   return proto::CreateRep{*entry, m_handles.add_file(std::move(h)), flags};
 }
 
-Result<proto::DataRep> Ops::read(const proto::ReadReq& r) {
+Result<EncodedReply> Ops::read(const proto::ReadReq& r) {
   if (r.size > k_max_read) return fail(EINVAL, "read larger than 1 MiB");
   if (r.offset > static_cast<uint64_t>(INT64_MAX)) return fail(EINVAL, "offset too large");
   auto h = file_for(r.fh, r.nodeid, O_RDONLY);
   if (!h) return tl::unexpected(h.error());
   access(*(*h)->node, k_cache_attr);  // the pages read stay in the client's cache
-  proto::DataRep rep;
-  rep.data.resize(r.size);
+  // DataRep on the wire: u32 length, then the bytes (docs/protocol.md).
+  constexpr size_t k_prefix = sizeof(uint32_t);
+  EncodedReply rep{Bytes(k_prefix + r.size)};
+  std::byte* data = rep.payload.data() + k_prefix;
   size_t done = 0;
   while (done < r.size) {  // short only at EOF
-    ssize_t n = ::pread((*h)->fd.get(), rep.data.data() + done, r.size - done,
-                        static_cast<off_t>(r.offset + done));
+    ssize_t n = ::pread((*h)->fd.get(), data + done, r.size - done, static_cast<off_t>(r.offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail_errno("read");
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
-  rep.data.resize(done);
+  rep.payload.resize(k_prefix + done);
+  auto len = static_cast<uint32_t>(done);
+  std::memcpy(rep.payload.data(), &len, k_prefix);
   return rep;
 }
 
-Result<proto::WriteRep> Ops::write(const proto::WriteReq& r) {
+Result<proto::WriteRep> Ops::write(const proto::WriteReqView& r) {
   if (r.offset > static_cast<uint64_t>(INT64_MAX)) return fail(EINVAL, "offset too large");
   auto h = file_for(r.fh, r.nodeid, O_WRONLY);
   if (!h) return tl::unexpected(h.error());
@@ -262,6 +271,10 @@ Result<proto::WriteRep> Ops::write(const proto::WriteReq& r) {
     }
     done += static_cast<size_t>(n);
   }
+  // A hint: an fs without it (or a full queue) changes nothing but timing.
+  if (done >= k_writeout_min)
+    (void)::sync_file_range((*h)->fd.get(), static_cast<off_t>(r.offset), static_cast<off_t>(done),
+                            SYNC_FILE_RANGE_WRITE);
   changed({(*h)->node.get()}, {inode_of(*(*h)->node)});
   // A client that opens without telling us gets the write lease with a write.
   uint32_t flags = 0;

@@ -90,7 +90,7 @@ Result<void> Ops::writable(const proto::LinkReq& r) const {
   return writable_node(r.newparent);
 }
 Result<void> Ops::writable(const proto::OpenReq& r) const { return writable_node(r.nodeid); }
-Result<void> Ops::writable(const proto::WriteReq& r) const {
+Result<void> Ops::writable(const proto::WriteReqView& r) const {
   if (r.fh == 0) return writable_node(r.nodeid);
   // By the handle's node, which may be forgotten while the file is open.
   auto h = m_handles.file(r.fh);

@@ -122,6 +122,12 @@ struct Membership {
   bool write_leases = true;
 };
 
+/// A reply body a handler built in its wire form (e.g. pread straight into
+/// an encoded DataRep), sent as it is instead of encoded again.
+struct EncodedReply {
+  Bytes payload;
+};
+
 class Ops {
  public:
   /// `exports[i].nodeid` must already be pinned in `nodes`.
@@ -148,8 +154,9 @@ class Ops {
   // Handle ops (io.cc).
   Result<proto::FhRep> open(const proto::OpenReq& r);
   Result<proto::CreateRep> create(const proto::CreateReq& r);
-  Result<proto::DataRep> read(const proto::ReadReq& r);
-  Result<proto::WriteRep> write(const proto::WriteReq& r);
+  /// The reply is a DataRep already encoded: read straight into it.
+  Result<EncodedReply> read(const proto::ReadReq& r);
+  Result<proto::WriteRep> write(const proto::WriteReqView& r);
   Result<proto::Empty> fsync(const proto::FsyncReq& r);
   Result<proto::Empty> flush(const proto::FhReq& r);
   Result<proto::Empty> release(const proto::FhReq& r);
@@ -168,7 +175,7 @@ class Ops {
   [[nodiscard]] Result<void> writable(const proto::RenameReq& r) const;
   [[nodiscard]] Result<void> writable(const proto::LinkReq& r) const;
   [[nodiscard]] Result<void> writable(const proto::OpenReq& r) const;
-  [[nodiscard]] Result<void> writable(const proto::WriteReq& r) const;
+  [[nodiscard]] Result<void> writable(const proto::WriteReqView& r) const;
 
   const std::vector<Export>& exports() const { return m_exports; }
   /// The node was forgotten by its client (FileServer::forget): its

@@ -30,12 +30,16 @@ void Connection::start(Handlers h) {
   m_reader = std::thread([this] { reader_loop(); });
 }
 
-Result<Bytes> Connection::call(Op op, const Bytes& req, std::chrono::milliseconds timeout) {
+Result<ReplyBody> Connection::call(Op op, const Bytes& req, std::chrono::milliseconds timeout) {
   auto c = start_call(op, req);
   return await(*c, std::chrono::steady_clock::now() + timeout);
 }
 
 std::shared_ptr<Connection::Call> Connection::start_call(Op op, const Bytes& req) {
+  return start_call(op, Gathered::of(req));
+}
+
+std::shared_ptr<Connection::Call> Connection::start_call(Op op, const Gathered& req) {
   auto c = std::make_shared<Call>();
   c->op = op;
   {
@@ -48,7 +52,7 @@ std::shared_ptr<Connection::Call> Connection::start_call(Op op, const Bytes& req
     c->id = m_next_id++;
     m_pending[c->id] = c;
   }
-  if (!write_frame(Frame{FrameType::Request, static_cast<uint16_t>(op), c->id, req})) {
+  if (!send_frame(FrameType::Request, static_cast<uint16_t>(op), c->id, req.pieces())) {
     std::lock_guard lk(m_mu);
     m_pending.erase(c->id);
     c->done = true;
@@ -57,7 +61,7 @@ std::shared_ptr<Connection::Call> Connection::start_call(Op op, const Bytes& req
   return c;
 }
 
-Result<Bytes> Connection::await(Call& c, std::chrono::steady_clock::time_point deadline) {
+Result<ReplyBody> Connection::await(Call& c, std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lk(m_mu);
   if (!m_cv.wait_until(lk, deadline, [&] { return c.done; })) {
     m_pending.erase(c.id);
@@ -69,30 +73,44 @@ Result<Bytes> Connection::await(Call& c, std::chrono::steady_clock::time_point d
 }
 
 void Connection::reply(Op op, uint64_t id, int err, const Bytes& body) {
-  Writer w;
-  w(static_cast<int32_t>(err));
-  Bytes payload = w.take();
-  if (err == 0) payload.insert(payload.end(), body.begin(), body.end());
-  write_frame(Frame{FrameType::Reply, static_cast<uint16_t>(op), id, std::move(payload)});
+  reply_gathered(op, id, err, Gathered::of(body));
+}
+
+void Connection::reply_gathered(Op op, uint64_t id, int err, const Gathered& body) {
+  auto e = static_cast<int32_t>(err);
+  std::vector<ByteView> pieces{ByteView(reinterpret_cast<const std::byte*>(&e), sizeof(e))};
+  if (err == 0)
+    for (auto p : body.pieces()) pieces.push_back(p);
+  send_frame(FrameType::Reply, static_cast<uint16_t>(op), id, pieces);
 }
 
 bool Connection::send_control(Ctl op, const Bytes& payload) {
-  return write_frame(Frame{FrameType::Control, static_cast<uint16_t>(op), 0, payload});
+  ByteView piece(payload);
+  return send_frame(FrameType::Control, static_cast<uint16_t>(op), 0, {&piece, 1});
 }
 
-bool Connection::write_frame(const Frame& f) {
+bool Connection::send_frame(FrameType type, uint16_t op, uint64_t id, std::span<const ByteView> pieces) {
   if (m_closed) return false;
+  size_t len = 0;
+  for (auto p : pieces) len += p.size();
   // Adaptive zstd: after k_zstd_misses frames in a row that did not
   // compress, skip the attempt for the next k_zstd_skip frames (a failed
   // attempt costs a full pass over the payload).
   int level = m_level;
-  bool eligible = level > 0 && f.payload.size() >= k_min_compress;
+  bool eligible = level > 0 && len >= k_min_compress;
   if (eligible && m_zstd_skip.load(std::memory_order_relaxed) > 0) {
     m_zstd_skip.fetch_sub(1, std::memory_order_relaxed);
     level = 0;
   }
-  Bytes wire = encode_frame(f, level);
+  // Uncompressed: the header and the pieces in one writev, no copy.
+  Bytes wire;
+  auto header = encode_header(Header{static_cast<uint32_t>(len), type, 0, op, id});
+  std::vector<ByteView> out;
   if (eligible && level > 0) {
+    Frame f{type, op, id, {}};
+    f.payload.reserve(len);
+    for (auto p : pieces) f.payload.insert(f.payload.end(), p.begin(), p.end());
+    wire = encode_frame(f, level);
     bool packed = static_cast<uint8_t>(wire[5]) & k_flag_zstd;
     if (packed) {
       m_zstd_misses.store(0, std::memory_order_relaxed);
@@ -100,17 +118,23 @@ bool Connection::write_frame(const Frame& f) {
       m_zstd_misses.store(0, std::memory_order_relaxed);
       m_zstd_skip.store(k_zstd_skip, std::memory_order_relaxed);
     }
+    out.emplace_back(wire);
+  } else {
+    out.reserve(pieces.size() + 1);
+    out.emplace_back(header);
+    out.insert(out.end(), pieces.begin(), pieces.end());
   }
+  size_t total = eligible && level > 0 ? wire.size() : k_header_size + len;
   Result<void> r;
   {
     std::lock_guard lk(m_write_mu);
-    r = write_all(m_out.get(), wire);
+    r = writev_all(m_out.get(), out);
   }
   if (!r) {
     close("write failed: " + r.error().message);  // takes m_write_mu itself
     return false;
   }
-  m_bytes_out += wire.size();
+  m_bytes_out += total;
   return true;
 }
 
@@ -195,7 +219,7 @@ void Connection::reader_loop() {
         if (it == m_pending.end()) break;  // timed out already; drop
         it->second->done = true;
         it->second->err = err;
-        if (err == 0) it->second->body.assign(body.begin() + 4, body.end());
+        if (err == 0) it->second->body = ReplyBody{std::move(body), sizeof(err)};
         m_pending.erase(it);
         m_cv.notify_all();
         break;

@@ -32,6 +32,17 @@ struct Handlers {
   std::function<void(const std::string& reason)> on_closed;
 };
 
+/// A reply's body where it arrived: the frame payload, whose first `skip`
+/// bytes (the errno) are not part of it, so a 1 MiB body is not copied
+/// out. Converts to a view of the body.
+struct ReplyBody {
+  Bytes frame;
+  size_t skip = 0;
+  ByteView view() const { return ByteView(frame).subspan(skip); }
+  operator ByteView() const { return view(); }
+  size_t size() const { return frame.size() - skip; }
+};
+
 class Connection {
  public:
   struct Call {
@@ -39,7 +50,7 @@ class Connection {
     uint64_t id = 0;
     bool done = false;  // guarded by the Connection's m_mu
     int err = 0;
-    Bytes body;
+    ReplyBody body;
   };
 
   /// `in`/`out` may be the same socket (pass a dup). `zstd_level` 0 turns
@@ -56,27 +67,32 @@ class Connection {
   /// Sends a request and waits for its reply body. Errors: the server's
   /// errno (with strerror text); EIO if the connection closed; ETIMEDOUT
   /// after `timeout` (ms).
-  [[nodiscard]] Result<Bytes> call(Op op, const Bytes& req, std::chrono::milliseconds timeout);
+  [[nodiscard]] Result<ReplyBody> call(Op op, const Bytes& req, std::chrono::milliseconds timeout);
 
   // Call: a request in flight, started by start_call(), collected by await().
   /// Sends a request without waiting for its reply (so one thread can have
   /// several calls out at once). Never null; a call started on a closed
   /// connection completes at once with EIO.
   [[nodiscard]] std::shared_ptr<Call> start_call(Op op, const Bytes& req);
+  /// The same with a gathered payload (encode_gathered): its large byte
+  /// strings are written from where they are, not copied.
+  [[nodiscard]] std::shared_ptr<Call> start_call(Op op, const Gathered& req);
   /// Waits for the reply of `c` until `deadline`. Errors as call(); on
   /// ETIMEDOUT the call is abandoned (a late reply is dropped).
-  [[nodiscard]] Result<Bytes> await(Call& c, std::chrono::steady_clock::time_point deadline);
+  [[nodiscard]] Result<ReplyBody> await(Call& c, std::chrono::steady_clock::time_point deadline);
 
   /// Typed call: encodes Req, decodes Rep (EPROTO if malformed).
   template <typename Rep, typename Req>
   [[nodiscard]] Result<Rep> call_as(Op op, const Req& req, std::chrono::milliseconds timeout) {
-    auto raw = call(op, encode(req), timeout);
+    auto c = start_call(op, encode_gathered(req));  // req outlives the send
+    auto raw = await(*c, std::chrono::steady_clock::now() + timeout);
     if (!raw) return tl::unexpected(raw.error());
     return decode<Rep>(*raw);
   }
 
   /// Answers request `id`: errno `err` (0 = success, then `body`).
   void reply(Op op, uint64_t id, int err, const Bytes& body);
+  void reply_gathered(Op op, uint64_t id, int err, const Gathered& body);
   /// Sends a control message. Returns false if the connection is closed.
   bool send_control(Ctl op, const Bytes& payload);
   template <typename M>
@@ -100,7 +116,9 @@ class Connection {
 
  private:
   void reader_loop();
-  bool write_frame(const Frame& f);
+  /// Writes one frame whose payload is `pieces` in order (compressed when
+  /// the level says so and it pays); false once the connection is closed.
+  bool send_frame(FrameType type, uint16_t op, uint64_t id, std::span<const ByteView> pieces);
   void finish(const std::string& reason);
 
   UniqueFd m_in, m_out;

@@ -221,11 +221,33 @@ struct DataRep {  // Read
   Bytes data;
   template <class V> void visit(V& v) { v(data); }
 };
+/// DataRep decoded in place (the data stays in the reply's frame).
+struct DataRepView {
+  ByteView data;
+  template <class V>
+  void visit(V& v) {
+    v(data);
+  }
+};
 struct WriteReq {
   uint64_t fh = 0, offset = 0;
   Bytes data;
   uint64_t nodeid = 0;  // when fh is 0
   template <class V> void visit(V& v) { v(fh); v(offset); v(data); v(nodeid); }
+};
+/// WriteReq's wire form with the data viewed, not owned: encoded gathered
+/// by a sender (no copy of the data), decoded in place by the server.
+struct WriteReqView {
+  uint64_t fh = 0, offset = 0;
+  ByteView data;
+  uint64_t nodeid = 0;
+  template <class V>
+  void visit(V& v) {
+    v(fh);
+    v(offset);
+    v(data);
+    v(nodeid);
+  }
 };
 struct WriteRep {
   uint32_t written = 0;  // bytes

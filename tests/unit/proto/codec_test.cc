@@ -323,5 +323,67 @@ TEST(CodecMalformed, NestedTruncationInsideVectorElementIsRejected) {
   expect_eproto(decode<ReaddirRep>(wire), "second entry short by one byte");
 }
 
+// ---- views and gathered encoding -------------------------------------------------
+
+Bytes pattern(size_t n) {
+  Bytes b(n);
+  for (size_t i = 0; i < n; ++i) b[i] = static_cast<std::byte>(i * 7 + 3);
+  return b;
+}
+
+TEST(Gathered, WriteReqViewGatheredIsTheSameBytesAsWriteReq) {
+  for (size_t n : {size_t{0}, size_t{100}, Gathered::k_gather_min - 1, Gathered::k_gather_min, size_t{1} << 20}) {
+    Bytes data = pattern(n);
+    Bytes want = encode(WriteReq{11, 22, data, 33});
+    Gathered g = encode_gathered(WriteReqView{11, 22, data, 33});
+    EXPECT_EQ(g.size(), want.size()) << n;
+    EXPECT_EQ(g.flatten(), want) << n;
+  }
+}
+
+TEST(Gathered, LargeByteStringsAreReferencedNotCopied) {
+  Bytes data = pattern(Gathered::k_gather_min);
+  Gathered g = encode_gathered(WriteReqView{1, 2, data, 3});
+  auto pieces = g.pieces();
+  ASSERT_EQ(pieces.size(), 3u);  // fh, offset, length | data | nodeid
+  EXPECT_EQ(pieces[0].size(), 8u + 8u + 4u);
+  EXPECT_EQ(pieces[1].data(), data.data()) << "the data should be sent from where it is";
+  EXPECT_EQ(pieces[2].size(), 8u);
+}
+
+TEST(Gathered, SmallByteStringsAreCopiedIntoOnePiece) {
+  Bytes data = pattern(Gathered::k_gather_min - 1);
+  Gathered g = encode_gathered(WriteReqView{1, 2, data, 3});
+  ASSERT_EQ(g.pieces().size(), 1u);
+  EXPECT_NE(g.pieces()[0].data(), data.data());
+}
+
+TEST(Gathered, OfWrapsABufferWithoutCopying) {
+  Bytes data = pattern(10);
+  Gathered g = Gathered::of(data);
+  ASSERT_EQ(g.pieces().size(), 1u);
+  EXPECT_EQ(g.pieces()[0].data(), data.data());
+  EXPECT_TRUE(Gathered::of({}).pieces().empty());
+}
+
+TEST(ByteViewField, DecodesAsAViewIntoThePayload) {
+  Bytes data = pattern(300);
+  Bytes wire = encode(DataRep{data});
+  auto v = decode<DataRepView>(wire);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->data.data(), wire.data() + 4) << "the view should point into the payload";
+  EXPECT_TRUE(std::equal(v->data.begin(), v->data.end(), data.begin(), data.end()));
+  auto w = decode<WriteReqView>(encode(WriteReq{1, 2, data, 3}));
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->nodeid, 3u);
+  EXPECT_EQ(w->data.size(), 300u);
+}
+
+TEST(ByteViewField, AnOverlongLengthIsMalformed) {
+  Bytes wire = encode(DataRep{pattern(10)});
+  wire.pop_back();
+  expect_eproto(decode<DataRepView>(wire), "view longer than the payload");
+}
+
 }  // namespace
 }  // namespace mrc::proto
