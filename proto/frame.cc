@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/le.h"
 #include "proto/messages.h"
 
 namespace mrc::proto {
@@ -14,13 +15,11 @@ bool is_known_ctl(uint16_t op) { return op >= k_ctl_first && op <= k_ctl_last; }
 namespace {
 template <typename I>
 void put(std::byte* p, I v) {
-  std::memcpy(p, &v, sizeof(v));
+  put_le(p, v);
 }
 template <typename I>
 I get(const std::byte* p) {
-  I v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
+  return get_le<I>(p);
 }
 }  // namespace
 

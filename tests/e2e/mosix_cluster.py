@@ -143,7 +143,7 @@ class Node:
         return None if j is None else sorted(e["id"] for e in j["nodes"])
 
     def status(self):
-        p = subprocess.run([str(self.c.bin("mosctl")), "--socket", str(self.socket), "status", "--json"],
+        p = subprocess.run([str(self.c.bin("mosctl")), "--socket", str(self.socket), "--json", "status"],
                            capture_output=True, text=True, timeout=5)
         if p.returncode != 0:
             raise ClusterError("mosctl status on %r: %s" % (self, p.stderr.strip()))
