@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -109,11 +110,25 @@ void kill_job(Session& s, pid_t pgid) {
 
 std::string build_id() { return build_id_of("/proc/self/exe"); }
 
+/// Pipe capacity asked for on the stream to and from sshd, bytes: sshd
+/// gives exec sessions pipes of 64 KiB, so a 1 MiB frame would take 16
+/// wake-ups of sshd and of us; 1 MiB is the default pipe-max-size.
+constexpr int k_pipe_size = 1 << 20;
+
+/// Raises the capacity of `fd` if it is a pipe (best effort: a socket, or
+/// a user over the pipe budget, keeps what it has).
+void enlarge_pipe(int fd) {
+  struct stat st{};
+  if (::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) (void)::fcntl(fd, F_SETPIPE_SZ, k_pipe_size);
+}
+
 int serve(const ServeOptions& opts) {
   setup_logging("mrc-target", opts.verbosity);
   auto log = logger("target");
   // Take the protocol stream off fds 0/1 so no stray print can corrupt it.
   UniqueFd in(::fcntl(0, F_DUPFD_CLOEXEC, 3)), out(::fcntl(1, F_DUPFD_CLOEXEC, 3));
+  enlarge_pipe(in.get());
+  enlarge_pipe(out.get());
   int devnull = ::open("/dev/null", O_RDONLY);
   ::dup2(devnull, 0);
   ::dup2(2, 1);
