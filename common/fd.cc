@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -35,25 +36,26 @@ Result<void> write_all(int fd, std::span<const std::byte> data) {
 }
 
 Result<void> writev_all(int fd, std::span<const std::span<const std::byte>> pieces) {
-  constexpr size_t k_max_pieces = 64;
-  if (pieces.size() > k_max_pieces) return fail(EINVAL, "writev: more than 64 pieces");
-  iovec iov[k_max_pieces];
-  size_t n_iov = 0;
-  for (auto p : pieces)
-    if (!p.empty()) iov[n_iov++] = {const_cast<std::byte*>(p.data()), p.size()};
-  size_t first = 0;
-  while (first < n_iov) {
-    ssize_t n = ::writev(fd, iov + first, static_cast<int>(n_iov - first));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno("write");
-    }
-    // Skip what was written: whole pieces, then part of the next.
-    auto left = static_cast<size_t>(n);
-    while (first < n_iov && left >= iov[first].iov_len) left -= iov[first++].iov_len;
-    if (left > 0) {
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
-      iov[first].iov_len -= left;
+  constexpr size_t k_batch = 64;  // iovecs per writev (well under IOV_MAX)
+  for (size_t base = 0; base < pieces.size(); base += k_batch) {
+    iovec iov[k_batch];
+    size_t n_iov = 0;
+    for (auto p : pieces.subspan(base, std::min(k_batch, pieces.size() - base)))
+      if (!p.empty()) iov[n_iov++] = {const_cast<std::byte*>(p.data()), p.size()};
+    size_t first = 0;
+    while (first < n_iov) {
+      ssize_t n = ::writev(fd, iov + first, static_cast<int>(n_iov - first));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return fail_errno("write");
+      }
+      // Skip what was written: whole pieces, then part of the next.
+      auto left = static_cast<size_t>(n);
+      while (first < n_iov && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+      if (left > 0) {
+        iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+        iov[first].iov_len -= left;
+      }
     }
   }
   return {};

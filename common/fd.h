@@ -37,7 +37,7 @@ class UniqueFd {
 /// Writes all of `data` to `fd`. Errors: the errno of write(2) (EPIPE, ...).
 [[nodiscard]] Result<void> write_all(int fd, std::span<const std::byte> data);
 /// Writes all of `pieces`, in order, with as few writev(2) calls as the
-/// kernel allows (at most 64 pieces). Errors: the errno of writev.
+/// kernel allows (64 pieces per call). Errors: the errno of writev.
 [[nodiscard]] Result<void> writev_all(int fd, std::span<const std::span<const std::byte>> pieces);
 /// Reads exactly `out.size()` bytes. Returns false on clean EOF before the
 /// first byte; an error on EOF mid-buffer (EPIPE) or a read(2) error.

@@ -348,6 +348,32 @@ TEST(Connection, GatheredRequestAndReplyArriveIntactPastTheSocketBuffer) {
   EXPECT_TRUE(std::equal(rep->data.begin(), rep->data.end(), big.begin()));
 }
 
+struct ManyBlobs {  // 100 byte strings of 16 KiB: 200 pieces, over writev's batch of 64
+  std::vector<Bytes> blobs;
+  template <class V> void visit(V& v) { v(blobs); }
+};
+
+TEST(Connection, AGatheredPayloadOfManyPiecesArrivesIntact) {
+  auto [a, b] = socket_pair();
+  auto client = over(std::move(a), 0);
+  auto server = over(std::move(b), 0);
+  ManyBlobs m;
+  for (int i = 0; i < 100; ++i) m.blobs.emplace_back(Gathered::k_gather_min, static_cast<std::byte>(i));
+  std::promise<Bytes> got;
+  server->start({.on_request = [&](Op op, uint64_t id, Bytes p) {
+    got.set_value(p);
+    server->reply(op, id, 0, {});
+  }});
+  client->start({});
+  Gathered g = encode_gathered(m);
+  ASSERT_GT(g.pieces().size(), 64u);
+  auto c = client->start_call(Op::Write, g);
+  ASSERT_TRUE(client->await(*c, std::chrono::steady_clock::now() + 10s));
+  auto back = decode<ManyBlobs>(got.get_future().get());
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->blobs, m.blobs);
+}
+
 // ---- how a call ends -----------------------------------------------------------------
 
 TEST(Connection, ServerErrnoReachesTheCaller) {
