@@ -77,6 +77,25 @@ def expected_ages(n, w):
     return avg, mx
 
 
+def require(*binaries, tools=()):
+    """Skips the test unless root and the built `binaries` (and the
+    programs `tools` on PATH) are there; with CI=true it fails instead."""
+    import pytest
+    why = None
+    if os.geteuid() != 0:
+        why = "needs root (network namespaces)"
+    for b in binaries:
+        if not MosixCluster.bin(b).exists():
+            why = "%s not built in %s" % (b, build_dir())
+    for t in tools:
+        if not shutil.which(t):
+            why = "%s not installed" % t
+    if why:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
 def _reap_stale():
     """Removes clusters whose owner process is gone."""
     for d in RUN_BASE.glob(PREFIX + "*"):
@@ -235,6 +254,29 @@ class MosixCluster:
         ok = wait_for(lambda: not n.alive() or (n.socket.exists() and n.json() is not None), 20)
         if not n.alive() or not ok:
             raise ClusterError("mosixd of %r did not come up:\n%s" % (n, n.log_tail()))
+
+    def one_cluster(self, ids, start=True):
+        """Nodes `ids` of cluster 1, each listing all of them; started."""
+        nodes = [self.add(i) for i in ids]
+        for x in nodes:
+            self.write_config(x, nodes)
+        if start:
+            for x in nodes:
+                self.start(x)
+        return nodes
+
+    def two_clusters(self, a_ids, b_ids):
+        """Clusters 1 (`a_ids`) and 2 (`b_ids`), each a peer cluster of the
+        other; started. Returns (a, b)."""
+        a = [self.add(i, cluster_id=1) for i in a_ids]
+        b = [self.add(i, cluster_id=2) for i in b_ids]
+        for x in a:
+            self.write_config(x, a, peer_clusters=[(2, b)])
+        for x in b:
+            self.write_config(x, b, peer_clusters=[(1, a)])
+        for x in a + b:
+            self.start(x)
+        return a, b
 
     def kill9(self, n):
         n.proc.send_signal(signal.SIGKILL)

@@ -4,7 +4,6 @@ brings it back; block CLUSTER drops that cluster from this node's view
 (and only this node's) and unblock lets it back.
 """
 
-import os
 import subprocess
 
 import pytest
@@ -23,19 +22,12 @@ def _mosctl(node, *args):
 
 @pytest.fixture(autouse=True)
 def _need():
-    if os.geteuid() != 0 or not M.MosixCluster.bin("mosctl").exists():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("needs root and the built mosix tools")
-        pytest.skip("needs root and the built mosix tools")
+    M.require("mosixd", "mosctl", "mosmon")
 
 
 def test_leave_phases_a_node_out_and_join_brings_it_back():
     with M.MosixCluster(step_ms=STEP_MS, window=2) as c:
-        nodes = [c.add(i) for i in range(1, 5)]
-        for x in nodes:
-            c.write_config(x, nodes)
-        for x in nodes:
-            c.start(x)
+        nodes = c.one_cluster(range(1, 5))
         assert M.wait_for(lambda: all(n.ids() == [1, 2, 3, 4] for n in nodes), 30)
         limit_s = nodes[0].status()["stats"]["age_limit_ms"] / 1000
         _mosctl(nodes[3], "leave")
@@ -50,14 +42,7 @@ def test_leave_phases_a_node_out_and_join_brings_it_back():
 
 def test_block_drops_a_cluster_from_this_node_only_and_unblock_restores_it():
     with M.MosixCluster(step_ms=STEP_MS, window=2) as c:
-        a = [c.add(i, cluster_id=1) for i in (1, 2)]
-        b = [c.add(i, cluster_id=2) for i in (3, 4)]
-        for x in a:
-            c.write_config(x, a, peer_clusters=[(2, b)])
-        for x in b:
-            c.write_config(x, b, peer_clusters=[(1, a)])
-        for x in a + b:
-            c.start(x)
+        a, b = c.two_clusters((1, 2), (3, 4))
         assert M.wait_for(lambda: all(n.ids() == [1, 2, 3, 4] for n in a + b), 40)
         _mosctl(a[0], "block", "2")
         assert a[0].status()["blocked"] == [2]

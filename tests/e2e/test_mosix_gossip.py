@@ -19,19 +19,9 @@ WINDOW = 4
 N = 8
 
 
-def _skip_or_fail(why):
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(why)
-    pytest.skip(why)
-
-
 @pytest.fixture(scope="module")
 def binaries():
-    for b in ("mosixd", "mosmon", "mosctl"):
-        if not M.MosixCluster.bin(b).exists():
-            _skip_or_fail("%s not built in %s" % (b, M.build_dir()))
-    if os.geteuid() != 0:
-        _skip_or_fail("needs root (network namespaces)")
+    M.require("mosixd", "mosmon", "mosctl")
 
 
 def _views(nodes):
@@ -43,19 +33,10 @@ def _everyone_lists(nodes, want):
     return all(v is not None and sorted(e["id"] for e in v["nodes"]) == want for v in views.values())
 
 
-def _one_cluster(c, n):
-    nodes = [c.add(i) for i in range(1, n + 1)]
-    for x in nodes:
-        c.write_config(x, nodes)
-    return nodes
-
-
 def test_eight_nodes_see_each_other_with_ages_under_the_maximum(binaries):
     _avg, mx = M.expected_ages(N, WINDOW)
     with M.MosixCluster(step_ms=STEP_MS, window=WINDOW) as c:
-        nodes = _one_cluster(c, N)
-        for x in nodes:
-            c.start(x)
+        nodes = c.one_cluster(range(1, N + 1))
         want = list(range(1, N + 1))
         assert M.wait_for(lambda: _everyone_lists(nodes, want), 30), \
             "not every node lists all 8: %s" % {n.id: n.ids() for n in nodes}
@@ -103,9 +84,7 @@ def test_a_killed_node_disappears_and_a_late_node_appears(binaries):
     # at least 30 steps). A tighter one drops live nodes now and then: the
     # tail of the age distribution is long (12-15 steps here).
     with M.MosixCluster(step_ms=STEP_MS, window=WINDOW) as c:
-        nodes = _one_cluster(c, N)
-        for x in nodes:
-            c.start(x)
+        nodes = c.one_cluster(range(1, N + 1))
         want = list(range(1, N + 1))
         assert M.wait_for(lambda: _everyone_lists(nodes, want), 30)
         age_limit_s = max(n.status()["stats"]["age_limit_ms"] for n in nodes) / 1000
@@ -137,14 +116,7 @@ def test_a_killed_node_disappears_and_a_late_node_appears(binaries):
 
 def test_two_clusters_of_four_see_each_others_nodes(binaries):
     with M.MosixCluster(step_ms=STEP_MS, window=WINDOW) as c:
-        a = [c.add(i, cluster_id=1) for i in range(1, 5)]
-        b = [c.add(i, cluster_id=2) for i in range(5, 9)]
-        for x in a:
-            c.write_config(x, a, peer_clusters=[(2, b)])
-        for x in b:
-            c.write_config(x, b, peer_clusters=[(1, a)])
-        for x in a + b:
-            c.start(x)
+        a, b = c.two_clusters(range(1, 5), range(5, 9))
         want = list(range(1, 9))
         assert M.wait_for(lambda: _everyone_lists(a + b, want), 40), \
             "clusters do not see each other: %s" % {n.id: n.ids() for n in a + b}

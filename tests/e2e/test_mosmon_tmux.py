@@ -4,23 +4,13 @@ captured screen shows the 8 nodes and their bars, and its keys switch the
 view (memory bars, help) and quit.
 """
 
-import os
 import re
-import shutil
 import subprocess
-import time
 
-import pytest
 
 import mosix_cluster as M
 
 STEP_MS = 500
-
-
-def _fail_or_skip(why):
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(why)
-    pytest.skip(why)
 
 
 def _tmux(*args, check=True):
@@ -45,19 +35,9 @@ def _node_lines(screen):
 
 
 def test_mosmon_in_a_terminal_shows_every_node_and_its_bar():
-    for b in ("mosixd", "mosmon"):
-        if not M.MosixCluster.bin(b).exists():
-            _fail_or_skip("%s not built in %s" % (b, M.build_dir()))
-    if not shutil.which("tmux"):
-        _fail_or_skip("tmux not installed")
-    if os.geteuid() != 0:
-        _fail_or_skip("needs root (network namespaces)")
+    M.require("mosixd", "mosmon", tools=("tmux",))
     with M.MosixCluster(step_ms=STEP_MS, window=4) as c:
-        nodes = [c.add(i) for i in range(1, 9)]
-        for x in nodes:
-            c.write_config(x, nodes)
-        for x in nodes:
-            c.start(x)
+        nodes = c.one_cluster(range(1, 9))
         assert M.wait_for(lambda: all(n.ids() == list(range(1, 9)) for n in nodes), 30)
         session = "mosmon-e2e-" + c.id
         cmd = "%s --socket %s --interval 0.5" % (c.bin("mosmon"), nodes[0].socket)
