@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "common/log.h"
@@ -21,10 +22,16 @@
 namespace mrc::launcher {
 namespace {
 
-/// Bytes buffered per direction between the channel and the socketpair:
-/// large enough that one poll round moves a whole SSH window (~1.25 MiB
-/// from libssh, 2 MiB from OpenSSH) in a few steps.
-constexpr size_t k_pump_buffer = 512 * 1024;
+/// Bytes buffered from the channel towards the socketpair: also the SSH
+/// window we grant (see the stdout read), so that the server keeps sending
+/// while we forward a burst.
+constexpr size_t k_down_buffer = 4 * 1024 * 1024;
+/// Bytes buffered from the socketpair towards the channel: the 2 MiB window
+/// OpenSSH grants moves in a few rounds.
+constexpr size_t k_up_buffer = 512 * 1024;
+/// Most ssh_event_dopoll rounds per pump round: libssh 0.10 reads at most
+/// 4 KiB per round, so this forwards bursts of up to 256 KiB in one send.
+constexpr int k_max_dopolls = 64;
 /// Bytes of remote stderr read at a time (copied straight to fd 2).
 constexpr size_t k_stderr_chunk = 64 * 1024;
 /// Socket buffer asked for on both socketpair ends, bytes (best effort).
@@ -34,14 +41,17 @@ constexpr int k_close_flush_ms = 1000;
 
 bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == EINTR; }
 
-/// Bytes [begin, end) of `data` are pending; new bytes go at `end`.
+/// Bytes [begin, end) of `data` are pending; new bytes go at `end`. The
+/// storage is left uninitialised: pages are touched only as far as used.
 struct Buffer {
-  std::vector<char> data = std::vector<char>(k_pump_buffer);
+  explicit Buffer(size_t capacity) : data(new char[capacity]), cap(capacity) {}
+  std::unique_ptr<char[]> data;
+  size_t cap;
   size_t begin = 0, end = 0;
 
   size_t size() const { return end - begin; }
   bool empty() const { return begin == end; }
-  const char* head() const { return data.data() + begin; }
+  const char* head() const { return data.get() + begin; }
   void consume(size_t n) {
     begin += n;
     if (begin == end) begin = end = 0;
@@ -50,14 +60,14 @@ struct Buffer {
   /// Free space at the end, moving pending bytes to the front first when
   /// that space has become small.
   size_t room() {
-    if (begin > 0 && data.size() - end < data.size() / 2) {
-      std::memmove(data.data(), data.data() + begin, size());
+    if (begin > 0 && cap - end < cap / 2) {
+      std::memmove(data.get(), data.get() + begin, size());
       end -= begin;
       begin = 0;
     }
-    return data.size() - end;
+    return cap - end;
   }
-  char* tail() { return data.data() + end; }
+  char* tail() { return data.get() + end; }
 };
 
 }  // namespace
@@ -67,7 +77,7 @@ void pump_channel(ssh_session s, ssh_channel ch, UniqueFd local, UniqueFd stop_r
   if (ev) ssh_event_add_session(ev, s);
   ssh_set_blocking(s, 0);
   set_nonblocking(local.get(), true);
-  Buffer down, up;  // down: remote stdout → local; up: local → remote stdin
+  Buffer down(k_down_buffer), up(k_up_buffer);  // down: remote stdout → local; up: local → remote stdin
   std::vector<char> err(k_stderr_chunk);
   bool remote_eof = false;  // remote stdout ended and libssh's buffer is drained
   bool err_eof = false;     // same for remote stderr
@@ -76,12 +86,27 @@ void pump_channel(ssh_session s, ssh_channel ch, UniqueFd local, UniqueFd stop_r
   bool local_shut = false;  // we shut our end for writing (the user sees EOF)
   bool local_gone = false;  // the user closed its end (EPIPE): nobody reads stdout
   const char* why = "the command finished";
+  // Raw bytes libssh has read from the socket: tells whether one more
+  // ssh_event_dopoll (one poll and at most one 4 KiB recv in libssh 0.10)
+  // found anything, so a burst is drained before it is forwarded.
+  ssh_counter_struct socket_bytes{};
+  ssh_set_counters(s, &socket_bytes, nullptr);
+  bool local_readable = true;  // poll said so, or we have not looked yet
   for (;;) {
+    bool progress = false;
     // Let libssh read and dispatch what arrived (data, window adjusts, EOF,
     // close) and flush what it queued; channel reads alone stop doing so
-    // after the remote EOF.
-    if (ev) ssh_event_dopoll(ev, 0);
-    bool progress = false;
+    // after the remote EOF. A burst is taken whole (up to what `down` can
+    // hold) so that it reaches our end in one send, not one per packet.
+    if (ev) {
+      uint64_t before = socket_bytes.in_bytes;
+      for (int i = 0; i < k_max_dopolls; ++i) {
+        uint64_t was = socket_bytes.in_bytes;
+        ssh_event_dopoll(ev, 0);
+        if (socket_bytes.in_bytes == was || socket_bytes.in_bytes - before >= down.room()) break;
+      }
+      progress = socket_bytes.in_bytes != before;
+    }
 
     int n = ssh_channel_read_nonblocking(ch, err.data(), static_cast<uint32_t>(err.size()), 1);
     if (n > 0) {
@@ -95,9 +120,12 @@ void pump_channel(ssh_session s, ssh_channel ch, UniqueFd local, UniqueFd stop_r
     }
 
     // Remote stdout into `down` while it has room; when it is full libssh
-    // keeps the data and stops growing the window: backpressure to the server.
+    // keeps the data and stops growing the window: backpressure to the
+    // server. A read asking for more than libssh holds grows the window to
+    // what `down` can take (libssh alone keeps it at ~1.25 MB).
     if (!remote_eof && down.room() > 0) {
-      n = ssh_channel_read_nonblocking(ch, down.tail(), static_cast<uint32_t>(down.room()), 0);
+      n = ssh_channel_poll(ch, 0);
+      if (n > 0) n = ssh_channel_read_timeout(ch, down.tail(), static_cast<uint32_t>(down.room()), 0, 0);
       if (n > 0) {
         down.end += static_cast<size_t>(n);
         progress = true;
@@ -128,7 +156,7 @@ void pump_channel(ssh_session s, ssh_channel ch, UniqueFd local, UniqueFd stop_r
       local_shut = true;
     }
 
-    if (!local_eof && up.empty()) {
+    if (!local_eof && up.empty() && local_readable) {
       ssize_t r = ::read(local.get(), up.tail(), up.room());
       if (r > 0) {
         up.end += static_cast<size_t>(r);
@@ -136,6 +164,8 @@ void pump_channel(ssh_session s, ssh_channel ch, UniqueFd local, UniqueFd stop_r
       } else if (r == 0 || !would_block(errno)) {
         local_eof = true;
         progress = true;
+      } else {
+        local_readable = false;  // until poll says otherwise
       }
     }
 
@@ -181,6 +211,7 @@ void pump_channel(ssh_session s, ssh_channel ch, UniqueFd local, UniqueFd stop_r
       why = "poll failed";
       break;
     }
+    if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) local_readable = true;
     // ACK at once: sshd does not set TCP_NODELAY on exec sessions, so the
     // tail of each frame it sends waits for our ACK; a delayed ACK (up to
     // 40 ms) then stalls every request. TCP_QUICKACK is not sticky: re-arm.
@@ -201,6 +232,7 @@ void pump_channel(ssh_session s, ssh_channel ch, UniqueFd local, UniqueFd stop_r
     ssh_channel_close(ch);
     ssh_blocking_flush(s, k_close_flush_ms);
   }
+  ssh_set_counters(s, nullptr, nullptr);
   if (ev) {
     ssh_event_remove_session(ev, s);
     ssh_event_free(ev);
