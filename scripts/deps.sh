@@ -8,7 +8,7 @@ PKGS=(
   libexpected-dev libgtest-dev
   openssh-server openssh-client sshfs iproute2 procps psmisc util-linux
   python3 python3-pytest
-  libssl-dev libncurses-dev libtomlplusplus-dev nlohmann-json3-dev tmux
+  libssl-dev libncurses-dev libtomlplusplus-dev nlohmann-json3-dev tmux man-db
 )
 missing=()
 for p in "${PKGS[@]}"; do
