@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config git
   libfuse3-dev fuse3 libssh-dev libzstd-dev libcli11-dev libspdlog-dev libfmt-dev
-  libexpected-dev libgtest-dev
+  libexpected-dev libgtest-dev libxxhash-dev
   openssh-server openssh-client sshfs iproute2 procps psmisc util-linux
   python3 python3-pytest
   libssl-dev libncurses-dev libtomlplusplus-dev nlohmann-json3-dev tmux man-db

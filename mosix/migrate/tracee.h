@@ -1,0 +1,85 @@
+// Tracee: one single-threaded x86_64 process held with ptrace for a dump or
+// a restore (DESIGN §7): seized without a signal (PTRACE_SEIZE, invisible
+// to its parent's wait()), stopped with PTRACE_INTERRUPT, its registers,
+// xstate and signal mask read and written, syscalls injected into it.
+// Not a debugger: no breakpoints, no threads. Every call must come from
+// the thread that seized (ptrace's rule).
+#pragma once
+
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "common/result.h"
+
+namespace mosix::migrate {
+
+using mrc::Result;
+
+class Tracee {
+ public:
+  /// Seizes `pid` and stops it, waiting up to `timeout_ms` for the stop.
+  /// Errors: ESRCH (no such process, or it exited), EPERM (not ours,
+  /// another tracer, yama ptrace_scope), ETIMEDOUT (it did not stop).
+  [[nodiscard]] static Result<Tracee> seize(pid_t pid, int timeout_ms = 5000);
+  Tracee(Tracee&& o) noexcept;
+  Tracee& operator=(Tracee&& o) noexcept;
+  Tracee(const Tracee&) = delete;
+  Tracee& operator=(const Tracee&) = delete;
+  /// Detaches if still attached: the process carries on where it was.
+  ~Tracee();
+
+  pid_t pid() const { return m_pid; }
+
+  [[nodiscard]] Result<user_regs_struct> regs() const;
+  [[nodiscard]] Result<void> set_regs(const user_regs_struct& r);
+  /// The XSAVE area (PTRACE_GETREGSET NT_X86_XSTATE), as many bytes as the
+  /// kernel gives (the CPU's XSAVE size for the enabled features).
+  [[nodiscard]] Result<std::vector<std::byte>> xstate() const;
+  [[nodiscard]] Result<void> set_xstate(std::span<const std::byte> area);
+  /// Blocked signals (PTRACE_GETSIGMASK: /proc shows a ptrace-stopped
+  /// thread's mask wrongly during some stops).
+  [[nodiscard]] Result<uint64_t> signal_mask() const;
+  [[nodiscard]] Result<void> set_signal_mask(uint64_t mask);
+
+  /// Runs syscall `nr` inside the process with `args` and returns the
+  /// kernel's raw result (a negative errno on failure). The registers are
+  /// put back afterwards, so a syscall the process was in is restarted as
+  /// before when it resumes. ~0.1 ms. Errors: the process died (ESRCH).
+  [[nodiscard]] Result<int64_t> syscall(long nr, std::array<uint64_t, 6> args = {});
+
+  /// Reads the process' memory (process_vm_readv; all of `out` or EFAULT).
+  [[nodiscard]] Result<void> read_memory(uint64_t addr, std::span<std::byte> out) const;
+  /// Writes it (process_vm_writev; pages the process cannot write, such as
+  /// code, through /proc/PID/mem).
+  [[nodiscard]] Result<void> write_memory(uint64_t addr, std::span<const std::byte> data);
+
+  /// A page of scratch memory inside the process for syscalls that take
+  /// pointers (mapped on first use, unmapped by detach()).
+  [[nodiscard]] Result<uint64_t> scratch();
+
+  /// Lets the process go: signals that arrived while it was held are
+  /// delivered. Errors only if it vanished (ESRCH).
+  [[nodiscard]] Result<void> detach();
+  /// Forgets the process without detaching (it was killed).
+  void abandon() { m_pid = -1; }
+
+ private:
+  explicit Tracee(pid_t pid) : m_pid(pid) {}
+  /// Waits for the next ptrace-stop; a signal-delivery stop of another
+  /// signal is noted for detach() and the wait goes on, unless `any`.
+  Result<int> wait_stop(int timeout_ms);
+  Result<uint64_t> find_syscall_insn();
+
+  pid_t m_pid = -1;
+  uint64_t m_syscall_insn = 0;    ///< address of a `syscall` instruction in the process
+  uint64_t m_scratch = 0;         ///< our scratch page, 0: none
+  std::vector<int> m_signals;     ///< arrived while held, to deliver at detach
+};
+
+}  // namespace mosix::migrate
