@@ -775,6 +775,14 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     if (!r) return reply_err(req, r.error());
     fi->fh = r->fh;
     fi->keep_cache = s.lease_valid() ? 1 : 0;
+    // A file created write-only (a job's output: dd of=, cp, a compiler's
+    // object) is written with FUSE direct I/O: write() goes from the
+    // caller's buffer to us, without first being copied into pages of
+    // this kernel's cache that nobody here reads (the largest single
+    // cost of a 1 GiB write on the target). Pages other opens of the
+    // file cached are invalidated by the kernel around each direct write;
+    // a later open for reading fetches from the head.
+    if ((fi->flags & O_ACCMODE) == O_WRONLY) fi->direct_io = 1;
     if (r->flags & proto::k_fh_write_lease) s.accept_lease(r->entry.nodeid, r->fh, gen);
     auto guard = s.reply_guard();
     auto p = s.entry_param(r->entry, s.timeout_for(gen));

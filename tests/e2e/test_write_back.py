@@ -30,3 +30,28 @@ def test_written_file_reaches_head(harness, workdir):
         st.st_mtime, want, harness.describe(cp))
     # and it was written through mrc, not on the target's own /tmp
     assert harness.target_sh("t1", "test -e %s" % out).returncode != 0
+
+
+DIRECT_SCRIPT = r"""
+import os
+fd = os.open("direct.bin", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"a" * (1 << 20))                 # direct I/O: created write-only
+r = os.open("direct.bin", os.O_RDONLY)
+first = os.pread(r, 4, 0)                      # caches the page here
+os.pwrite(fd, b"bbbb", 0)
+again = os.pread(r, 4, 0)                      # the same open, after the write
+fresh = os.pread(os.open("direct.bin", os.O_RDONLY), 4, 0)
+tail = os.pread(r, 4, (1 << 20) - 4)
+print(first.decode(), again.decode(), fresh.decode(), tail.decode())
+"""
+
+
+def test_write_only_created_file_keeps_readers_on_the_target_coherent(harness, workdir):
+    # A file created O_WRONLY is written with FUSE direct I/O (no copy into
+    # the target's page cache); a reader on the same target that cached a
+    # page must still see the write once it has returned (docs/design.md).
+    (workdir / "direct.py").write_text(DIRECT_SCRIPT)
+    cp = harness.expect(harness.run_mrc("t1", "/usr/bin/python3", "direct.py"))
+    assert cp.stdout.split() == ["aaaa", "bbbb", "bbbb", "aaaa"], harness.describe(cp)
+    data = (workdir / "direct.bin").read_bytes()
+    assert len(data) == 1 << 20 and data[:4] == b"bbbb" and data[4:8] == b"aaaa", harness.describe(cp)
