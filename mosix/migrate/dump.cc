@@ -117,7 +117,8 @@ Result<void> core_from_ptrace(Tracee& t, CoreState& c, ImageHeader& h) {
   if (!mask) return tl::unexpected(mask.error());
   c.sigmask = *mask;
   RseqConfig rs{};
-  if (::ptrace(static_cast<__ptrace_request>(k_ptrace_get_rseq), t.pid(), reinterpret_cast<void*>(sizeof(rs)), &rs) ==
+  // Returns the bytes it filled in (not 0) on success.
+  if (::ptrace(static_cast<__ptrace_request>(k_ptrace_get_rseq), t.pid(), reinterpret_cast<void*>(sizeof(rs)), &rs) >
       0) {
     c.rseq = rs.rseq_abi_pointer;
     c.rseq_len = rs.rseq_abi_size;

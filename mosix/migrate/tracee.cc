@@ -211,8 +211,14 @@ Result<int64_t> Tracee::syscall(long nr, std::array<uint64_t, 6> args) {
     if (!WIFSTOPPED(st)) continue;
     int sig = WSTOPSIG(st);
     int event = st >> 16;
-    if (event == 0 && sig == SIGTRAP) break;      // the step is done
-    if (event == 0) m_signals.push_back(sig);     // held back; the step is retried
+    if (event == 0 && sig == SIGTRAP) break;  // the step is done
+    // A fault of the injection itself would come back at every retry.
+    if (event == 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE)) {
+      (void)set_regs(*saved);
+      return fail(EFAULT, "injected syscall " + std::to_string(nr) + " faulted (" + sigabbrev_np(sig) + ") in " +
+                              who(m_pid));
+    }
+    if (event == 0) m_signals.push_back(sig);  // held back; the step is retried
   }
   auto after = regs();
   if (!after) return tl::unexpected(after.error());

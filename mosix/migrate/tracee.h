@@ -62,6 +62,14 @@ class Tracee {
   /// A page of scratch memory inside the process for syscalls that take
   /// pointers (mapped on first use, unmapped by detach()).
   [[nodiscard]] Result<uint64_t> scratch();
+  /// From now on, injected syscalls use the `syscall` instruction at
+  /// `addr` and pointers go to the page at `page` (0: none; detach() then
+  /// unmaps nothing): a restore's trampoline, which outlives the mappings
+  /// the instruction was first found in.
+  void use_trampoline(uint64_t addr, uint64_t page) {
+    m_syscall_insn = addr;
+    m_scratch = page;
+  }
 
   /// Lets the process go: signals that arrived while it was held are
   /// delivered. Errors only if it vanished (ESRCH).

@@ -1,0 +1,386 @@
+// restore: fork a child that reopens the files, seize it, rebuild its
+// address space and state by injected syscalls, set its registers. The
+// order matters: the trampoline page first (code that survives the
+// munmap of everything else), rseq off before its area goes, the vdso
+// moved before the regions that may sit where it was, pages after their
+// regions, PR_SET_MM_MAP once the memory it points into exists.
+#include "mosix/migrate/restore.h"
+
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "mosix/migrate/dump.h"
+#include "mosix/migrate/procfs.h"
+
+namespace mosix::migrate {
+namespace {
+
+using mrc::fail;
+
+/// PTRACE_GET_RSEQ_CONFIGURATION (linux/ptrace.h, not in glibc's header).
+constexpr int k_ptrace_get_rseq = 0x420f;
+struct RseqConfig {
+  uint64_t rseq_abi_pointer;
+  uint32_t rseq_abi_size, signature, flags, pad;
+};
+constexpr int k_rseq_flag_unregister = 1;
+/// Where the trampoline's data (paths, structs) starts in its page; the
+/// `syscall` instruction is at 0.
+constexpr uint64_t k_tramp_data = 64;
+
+std::string hex(uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof(b), "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC, "cannot restore: " + why); }
+
+/// The child between fork and seize: the image's files at their numbers
+/// (stdio, which the deputy relays, stays ours), its cwd and umask; then
+/// it says so on `ready` and waits to be taken over. Only async-signal-
+/// safe calls after fork; on failure it writes the cause and exits.
+[[noreturn]] void child_main(const ImageMeta& m, int ready) {
+  auto die = [&](const char* what, const std::string& path) {
+    std::string msg = std::string(what) + " " + path + ": " + std::strerror(errno);
+    (void)!::write(ready, msg.data(), msg.size());
+    ::_exit(1);
+  };
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // Files are opened onto "parked" numbers above every number the image
+  // uses, then everything else is closed, then they move into place.
+  int park = std::max(ready, 2) + 1;
+  for (const FileDesc& f : m.files) park = std::max(park, f.fd + 1);
+  std::map<uint32_t, int> shared;          // share id -> parked fd
+  std::vector<std::pair<int, int>> place;  // parked fd -> image fd
+  for (const FileDesc& f : m.files) {
+    if (f.kind == FdKind::relayed) continue;
+    int fd = -1;
+    if (f.share_id && shared.count(f.share_id)) {
+      fd = ::fcntl(shared[f.share_id], F_DUPFD, park);
+    } else {
+      uint32_t flags = f.flags & ~static_cast<uint32_t>(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
+      int opened = ::open(f.path.c_str(), static_cast<int>(flags));
+      if (opened < 0) die("open", f.path);
+      fd = opened >= park ? opened : ::fcntl(opened, F_DUPFD, park);
+      if (fd != opened) ::close(opened);
+      if (fd >= 0 && f.kind == FdKind::regular && ::lseek(fd, static_cast<off_t>(f.offset), SEEK_SET) < 0)
+        die("lseek", f.path);
+      if (f.share_id) shared[f.share_id] = fd;
+    }
+    if (fd < 0) die("fcntl F_DUPFD", f.path);
+    place.push_back({fd, f.fd});
+  }
+  // Everything not in the image goes (stdio stays: relayed or replaced).
+  std::vector<int> keep{ready};
+  for (auto [parked, target] : place) keep.push_back(parked);
+  std::sort(keep.begin(), keep.end());
+  unsigned from = 3;
+  for (int k : keep) {
+    if (static_cast<unsigned>(k) > from) ::syscall(SYS_close_range, from, static_cast<unsigned>(k) - 1, 0);
+    from = std::max(from, static_cast<unsigned>(k) + 1);
+  }
+  ::syscall(SYS_close_range, from, ~0u, 0);
+  for (auto [parked, target] : place) {
+    const FileDesc* f = nullptr;
+    for (const FileDesc& d : m.files)
+      if (d.fd == target) f = &d;
+    if (::dup3(parked, target, f && f->cloexec ? O_CLOEXEC : 0) < 0) die("dup3 to fd", std::to_string(target));
+  }
+  for (auto [parked, target] : place)
+    if (std::find_if(place.begin(), place.end(), [&](auto p) { return p.second == parked; }) == place.end())
+      ::close(parked);
+  if (::chdir(m.core.cwd.c_str()) != 0) die("chdir", m.core.cwd);
+  ::umask(static_cast<mode_t>(m.core.umask));
+  char ok = 0;
+  if (::write(ready, &ok, 1) != 1) ::_exit(1);
+  ::close(ready);
+  for (;;) ::pause();  // seized in here
+}
+
+/// The injected syscall `nr`, its result checked: a negative errno is an
+/// error naming `what`.
+Result<uint64_t> call(Tracee& t, long nr, std::array<uint64_t, 6> args, const std::string& what) {
+  auto r = t.syscall(nr, args);
+  if (!r) return tl::unexpected(r.error());
+  if (*r < 0 && *r > -4096) {
+    int e = static_cast<int>(-*r);
+    return fail(e, "cannot restore: " + what + ": " + std::strerror(e));
+  }
+  return static_cast<uint64_t>(*r);
+}
+
+/// An address for the trampoline page clear of the image and of the
+/// child's own mappings.
+Result<uint64_t> trampoline_address(const ImageMeta& m, const std::vector<MapEntry>& own) {
+  auto clear = [&](uint64_t a) {
+    for (const Region& r : m.regions)
+      if (a < r.end && r.start < a + k_page_size) return false;
+    for (const MapEntry& e : own)
+      if (a < e.end && e.start < a + k_page_size) return false;
+    return true;
+  };
+  for (uint64_t a = 0x7e0000000000; a > 0x10000000; a -= 0x40000000)
+    if (clear(a)) return a;
+  return cannot("no free address for the trampoline page");
+}
+
+/// Injects open() of `path` in the child (the path written to the
+/// trampoline's data area); returns the child's fd.
+Result<uint64_t> open_in_child(Tracee& t, uint64_t tramp, const std::string& path, int flags) {
+  if (path.size() + 1 > k_page_size - k_tramp_data) return cannot("path too long: " + path);
+  std::vector<std::byte> z(path.size() + 1);
+  std::memcpy(z.data(), path.c_str(), path.size() + 1);
+  if (auto w = t.write_memory(tramp + k_tramp_data, z); !w) return tl::unexpected(w.error());
+  return call(t, SYS_openat, {static_cast<uint64_t>(AT_FDCWD), tramp + k_tramp_data, static_cast<uint64_t>(flags)},
+              "open " + path);
+}
+
+/// Moves the child's vdso (and the vvar pages beside it) to where the
+/// image had it: code in the image calls into it at those addresses.
+Result<uint64_t> place_vdso(Tracee& t, const ImageMeta& m, const std::vector<MapEntry>& own) {
+  const Region* want = nullptr;
+  for (const Region& r : m.regions)
+    if (r.kind == RegionKind::vdso) want = &r;
+  const MapEntry* have = nullptr;
+  for (const MapEntry& e : own)
+    if (e.path == "[vdso]") have = &e;
+  if (!want || !have) return uint64_t{0};
+  if (have->end - have->start != want->end - want->start) return cannot("this kernel's vdso differs from the image's");
+  int64_t delta = static_cast<int64_t>(want->start) - static_cast<int64_t>(have->start);
+  if (delta == 0) return have->start;
+  for (const MapEntry& e : own) {
+    if (e.path != "[vdso]" && e.path != "[vvar]" && e.path != "[vvar_vclock]") continue;
+    uint64_t len = e.end - e.start;
+    auto r = call(t, SYS_mremap, {e.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, e.start + static_cast<uint64_t>(delta)},
+                  "move " + e.path + " to " + hex(e.start + static_cast<uint64_t>(delta)));
+    if (!r) return tl::unexpected(r.error());
+  }
+  return want->start;
+}
+
+Result<void> map_region(Tracee& t, uint64_t tramp, const Region& r) {
+  uint64_t len = r.end - r.start;
+  if (r.kind == RegionKind::anonymous) {
+    uint64_t flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (r.flags & MAP_GROWSDOWN);
+    auto a = call(t, SYS_mmap, {r.start, len, r.prot, flags, ~uint64_t{0}, 0}, "map " + hex(r.start));
+    return a ? Result<void>{} : tl::unexpected(a.error());
+  }
+  int oflags = (r.flags & MAP_SHARED) && (r.prot & PROT_WRITE) ? O_RDWR : O_RDONLY;
+  auto fd = open_in_child(t, tramp, r.path, oflags);
+  if (!fd) return tl::unexpected(fd.error());
+  uint64_t flags = (r.flags & MAP_SHARED ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
+  auto a = call(t, SYS_mmap, {r.start, len, r.prot, flags, *fd, r.file_offset}, "map " + r.path + " at " + hex(r.start));
+  (void)t.syscall(SYS_close, {*fd});
+  return a ? Result<void>{} : tl::unexpected(a.error());
+}
+
+/// Signal dispositions, timers, alternate stack, robust list, rseq, tid
+/// address: what the process set up for itself, set again from inside.
+Result<void> thread_state(Tracee& t, uint64_t tramp, const CoreState& c) {
+  const uint64_t data = tramp + k_tramp_data;
+  auto put = [&](const void* p, size_t n) {
+    return t.write_memory(data, {static_cast<const std::byte*>(p), n});
+  };
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    const SigAction& a = c.sigactions[static_cast<size_t>(sig - 1)];
+    if (auto w = put(&a, sizeof(a)); !w) return w;
+    auto r = t.syscall(SYS_rt_sigaction, {static_cast<uint64_t>(sig), data, 0, 8});
+    if (!r) return tl::unexpected(r.error());
+    // 32 and 33 are glibc's own: the kernel takes them, glibc set them.
+    if (*r < 0 && sig != 32 && sig != 33)
+      return fail(static_cast<int>(-*r), "cannot restore: rt_sigaction " + std::to_string(sig));
+  }
+  for (int which = 0; which < 3; ++which) {
+    const ITimer& it = c.itimers[static_cast<size_t>(which)];
+    int64_t v[4] = {it.interval_us / 1'000'000, it.interval_us % 1'000'000, it.value_us / 1'000'000,
+                    it.value_us % 1'000'000};
+    if (auto w = put(v, sizeof(v)); !w) return w;
+    if (auto r = call(t, SYS_setitimer, {static_cast<uint64_t>(which), data, 0}, "setitimer"); !r)
+      return tl::unexpected(r.error());
+  }
+  struct {
+    uint64_t sp;
+    int32_t flags, pad;
+    uint64_t size;
+  } ss{c.altstack_sp, c.altstack_flags, 0, c.altstack_size};
+  if (!(c.altstack_flags & SS_DISABLE)) {
+    if (auto w = put(&ss, sizeof(ss)); !w) return w;
+    if (auto r = call(t, SYS_sigaltstack, {data, 0}, "sigaltstack"); !r) return tl::unexpected(r.error());
+  }
+  if (c.robust_list)
+    if (auto r = call(t, SYS_set_robust_list, {c.robust_list, c.robust_len}, "set_robust_list"); !r)
+      return tl::unexpected(r.error());
+  if (c.rseq)
+    if (auto r = call(t, SYS_rseq, {c.rseq, c.rseq_len, 0, c.rseq_sig}, "rseq"); !r) return tl::unexpected(r.error());
+  if (c.tid_address) {
+    auto tid = call(t, SYS_set_tid_address, {c.tid_address}, "set_tid_address");
+    if (!tid) return tl::unexpected(tid.error());
+    // glibc keeps its thread's tid there (struct pthread::tid): the new one.
+    auto v = static_cast<int32_t>(*tid);
+    if (auto w = t.write_memory(c.tid_address, {reinterpret_cast<const std::byte*>(&v), sizeof(v)}); !w) return w;
+  }
+  return {};
+}
+
+/// The mm fields /proc and the kernel report (brk, arg and env areas,
+/// auxv, exe), set in one PR_SET_MM_MAP.
+Result<void> mm_fields(Tracee& t, uint64_t tramp, const MmFields& mm) {
+  struct {
+    uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start,
+        env_end, auxv;
+    uint32_t auxv_size, exe_fd;
+  } map{mm.start_code, mm.end_code, mm.start_data, mm.end_data, mm.start_brk, mm.brk, mm.start_stack, mm.arg_start,
+        mm.arg_end, mm.env_start, mm.env_end, 0, 0, ~uint32_t{0}};
+  const uint64_t data = tramp + k_tramp_data;
+  const uint64_t auxv_at = data + 256;
+  if (mm.auxv.size() * 8 > k_page_size - k_tramp_data - 256) return cannot("auxv too large");
+  if (auto w = t.write_memory(auxv_at, {reinterpret_cast<const std::byte*>(mm.auxv.data()), mm.auxv.size() * 8}); !w)
+    return w;
+  map.auxv = auxv_at;
+  map.auxv_size = static_cast<uint32_t>(mm.auxv.size() * 8);
+  if (auto w = t.write_memory(data, {reinterpret_cast<const std::byte*>(&map), sizeof(map)}); !w) return w;
+  auto r = call(t, SYS_prctl, {PR_SET_MM, PR_SET_MM_MAP, data, sizeof(map), 0}, "PR_SET_MM_MAP");
+  return r ? Result<void>{} : tl::unexpected(r.error());
+}
+
+}  // namespace
+
+Result<void> check_restorable(const ImageMeta& meta) {
+  if (meta.header.machine != k_machine_x86_64) return cannot("the image is of another machine type");
+  uint64_t missing = meta.header.cpu_features & ~cpu_features();
+  if (missing) return cannot("this CPU lacks features the image may use (mask " + hex(missing) + ")");
+  return {};
+}
+
+Result<Restored> restore(ImageReader& reader) {
+  auto meta = reader.begin();
+  if (!meta) return tl::unexpected(meta.error());
+  if (auto ok = check_restorable(*meta); !ok) return tl::unexpected(ok.error());
+
+  // 1. A child with the image's files, cwd and umask, waiting.
+  int pp[2];
+  if (::pipe2(pp, O_CLOEXEC) != 0) return mrc::fail_errno("pipe");
+  pid_t pid = ::fork();
+  if (pid < 0) return mrc::fail_errno("fork");
+  if (pid == 0) {
+    ::close(pp[0]);
+    child_main(*meta, pp[1]);
+  }
+  ::close(pp[1]);
+  auto kill_child = [&] {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, __WALL);
+  };
+  std::string said(4096, '\0');
+  ssize_t n = ::read(pp[0], said.data(), said.size());
+  ::close(pp[0]);
+  if (n != 1 || said[0] != 0) {
+    kill_child();
+    return cannot(n > 0 ? said.substr(0, static_cast<size_t>(n)) : "the child died before it was ready");
+  }
+  auto traced = Tracee::seize(pid);
+  if (!traced) {
+    kill_child();
+    return tl::unexpected(traced.error());
+  }
+  Restored out{std::move(*traced), {}};
+  Tracee& t = out.tracee;
+  auto fail_out = [&](const mrc::Error& e) -> tl::unexpected<mrc::Error> {
+    t.abandon();
+    kill_child();
+    return tl::unexpected(e);
+  };
+
+  // 2. The trampoline: one page with a `syscall` at 0 and room for data.
+  auto own = read_maps(pid);
+  if (!own) return fail_out(own.error());
+  auto tramp = trampoline_address(*meta, *own);
+  if (!tramp) return fail_out(tramp.error());
+  auto mapped = call(t, SYS_mmap,
+                     {*tramp, k_page_size, PROT_READ | PROT_WRITE | PROT_EXEC,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, ~uint64_t{0}, 0},
+                     "map the trampoline");
+  if (!mapped) return fail_out(mapped.error());
+  const std::byte insn[2] = {std::byte{0x0f}, std::byte{0x05}};
+  if (auto w = t.write_memory(*tramp, insn); !w) return fail_out(w.error());
+  t.use_trampoline(*tramp, *tramp);
+
+  // 3. Our rseq off (its area is about to go), everything else unmapped,
+  //    the vdso where the image expects it.
+  RseqConfig rs{};
+  long rq = ::ptrace(static_cast<__ptrace_request>(k_ptrace_get_rseq), pid, reinterpret_cast<void*>(sizeof(rs)), &rs);
+  if (rq > 0 && rs.rseq_abi_pointer)  // returns the bytes it filled in
+    if (auto r = call(t, SYS_rseq, {rs.rseq_abi_pointer, rs.rseq_abi_size, k_rseq_flag_unregister, rs.signature},
+                      "unregister rseq");
+        !r)
+      return fail_out(r.error());
+  for (const MapEntry& e : *own) {
+    if (e.path == "[vdso]" || e.path == "[vvar]" || e.path == "[vvar_vclock]" || e.path == "[vsyscall]") continue;
+    if (auto r = call(t, SYS_munmap, {e.start, e.end - e.start}, "unmap " + hex(e.start)); !r) return fail_out(r.error());
+  }
+  auto vdso = place_vdso(t, *meta, *own);
+  if (!vdso) return fail_out(vdso.error());
+
+  // 4. The image's regions, then its pages as they arrive.
+  for (const Region& r : meta->regions) {
+    if (r.kind == RegionKind::vdso) continue;
+    if (auto m = map_region(t, *tramp, r); !m) return fail_out(m.error());
+    ++out.stats.regions;
+  }
+  PageRun run;
+  std::vector<std::byte> data;
+  for (;;) {
+    auto more = reader.next_pages(run, data);
+    if (!more) return fail_out(more.error());
+    if (!*more) break;
+    const Region& r = meta->regions[run.region];
+    if (auto w = t.write_memory(r.start + run.first * k_page_size, data); !w) return fail_out(w.error());
+    out.stats.pages += run.count;
+  }
+  out.stats.image_bytes = reader.bytes_read();
+
+  // 5. What the process set up for itself, the mm fields, the limits.
+  if (auto s = thread_state(t, *tramp, meta->core); !s) return fail_out(s.error());
+  if (auto s = mm_fields(t, *tramp, meta->core.mm); !s) return fail_out(s.error());
+  for (size_t res = 0; res < meta->core.rlimits.size(); ++res) {
+    rlimit64 l{meta->core.rlimits[res].cur, meta->core.rlimits[res].max};
+    (void)::prlimit64(pid, static_cast<__rlimit_resource>(res), &l, nullptr);  // a limit we may not raise stays ours
+  }
+
+  // 6. The trampoline goes, through the vdso's own `syscall` (same kernel:
+  //    same offset as in ours), then the registers, xsave and mask.
+  if (*vdso) {
+    t.use_trampoline(0, 0);  // the next syscall finds the instruction in the vdso, where it now is
+    auto r = call(t, SYS_munmap, {*tramp, k_page_size}, "unmap the trampoline");
+    if (!r) return fail_out(r.error());
+  } else {
+    t.use_trampoline(*tramp, 0);  // no vdso to run from: the page stays (one page, never used again)
+  }
+  user_regs_struct regs;
+  static_assert(sizeof(regs) == sizeof(meta->core.regs));
+  std::memcpy(&regs, meta->core.regs.data(), sizeof(regs));
+  regs.orig_rax = ~uint64_t{0};  // not in a syscall: rip and rax say what runs next
+  if (auto s = t.set_xstate(meta->core.xsave); !s) return fail_out(s.error());
+  if (auto s = t.set_regs(regs); !s) return fail_out(s.error());
+  if (auto s = t.set_signal_mask(meta->core.sigmask); !s) return fail_out(s.error());
+  return out;
+}
+
+}  // namespace mosix::migrate

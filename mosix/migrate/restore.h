@@ -1,0 +1,50 @@
+// Putting a process back from an image (DESIGN §7): we fork a child that
+// reopens the image's files at their numbers, offsets and flags, enters the
+// image's cwd and umask and waits; we seize it and, by syscalls injected
+// through a trampoline page, replace its address space with the image's
+// (the vdso moved to where the image expects it), then its signal state,
+// timers, limits, mm fields and registers, and let it go. Same kernel
+// only: the image's vdso must be this kernel's. Not the deputy or the
+// two-phase commit: those are the callers'.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+
+#include "common/result.h"
+#include "mosix/migrate/image.h"
+#include "mosix/migrate/tracee.h"
+
+namespace mosix::migrate {
+
+/// What a restore did, for logs and mosps.
+struct RestoreStats {
+  uint64_t regions = 0;     ///< mappings made
+  uint64_t pages = 0;       ///< pages written
+  uint64_t image_bytes = 0; ///< read from the stream, bytes
+};
+
+/// A restored process, held stopped just before it would run again: the
+/// caller lets it go (release()) - or kills it, if the second phase of a
+/// migration fails.
+struct Restored {
+  Tracee tracee;
+  RestoreStats stats;
+  /// Detaches: the process runs on from where the image was taken.
+  [[nodiscard]] Result<void> release() { return tracee.detach(); }
+};
+
+/// Why this machine cannot run the image, or nothing: another machine
+/// type, CPU features the image may use and this CPU lacks, a vdso of
+/// another size. Error ENOEXEC with "cannot restore: <reason>".
+[[nodiscard]] Result<void> check_restorable(const ImageMeta& meta);
+
+/// Reads the image from `reader` (begin() not yet called) and rebuilds the
+/// process as a child of this process. Everything up to the registers is
+/// done; a failure kills the half-built child and names the cause.
+/// This process must be single-threaded (it forks) and privileged enough
+/// for PR_SET_MM_MAP (CAP_SYS_RESOURCE).
+[[nodiscard]] Result<Restored> restore(ImageReader& reader);
+
+}  // namespace mosix::migrate

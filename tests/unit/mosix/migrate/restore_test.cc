@@ -1,0 +1,154 @@
+// Checkpoint and recovery of a real process: a workload sets up state and
+// waits; the test dumps it to an image in memory, kills it, restores a new
+// process from the image and lets it go; the restored process checks its
+// own state (memory, handler, mask, umask, shared file offset, a working
+// heap) and its exit status is the verdict (zdtm style).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "mosix/migrate/dump.h"
+#include "mosix/migrate/image.h"
+#include "mosix/migrate/restore.h"
+#include "mosix/migrate/tracee.h"
+#include "tests/unit/mosix/migrate/workload.h"
+
+namespace mosix::migrate {
+namespace {
+
+using namespace testing_workload;
+
+constexpr size_t k_pages = 512;  // 2 MiB, every third page touched
+
+struct State {
+  std::string file;
+  std::byte* array = nullptr;
+  int fd = -1, fd2 = -1;
+};
+
+/// Dumps `pid` (held by `t`) into memory.
+std::vector<std::byte> image_of(Tracee& t) {
+  std::vector<std::byte> image;
+  ImageWriter w([&](std::span<const std::byte> b) -> Result<void> {
+    image.insert(image.end(), b.begin(), b.end());
+    return {};
+  });
+  auto s = dump(t, w);
+  EXPECT_TRUE(s) << (s ? "" : s.error().message);
+  return image;
+}
+
+ImageReader reader_of(const std::vector<std::byte>& image, size_t& at) {
+  return ImageReader([&image, &at](std::span<std::byte> out) -> Result<size_t> {
+    size_t n = std::min(out.size(), image.size() - at);
+    std::memcpy(out.data(), image.data() + at, n);
+    at += n;
+    return n;
+  });
+}
+
+TEST(Restore, AKilledProcessComesBackFromItsImageAndCarriesOn) {
+  State st;
+  st.file = std::filesystem::weakly_canonical(testing::TempDir()) / "restore_test_file";
+  st.array = static_cast<std::byte*>(
+      ::mmap(nullptr, k_pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(st.array, MAP_FAILED);
+  auto setup = [&] {
+    struct sigaction sa {};
+    sa.sa_sigaction = on_usr1;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    ::sigaction(SIGUSR1, &sa, nullptr);
+    ::umask(027);
+    st.fd = ::open(st.file.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND, 0600);
+    std::string data(123, 'x');
+    if (::write(st.fd, data.data(), data.size()) != 123) ::_exit(92);
+    st.fd2 = ::dup(st.fd);
+    for (size_t p = 0; p < k_pages; p += 3)
+      for (size_t i = 0; i < 4096; ++i) st.array[p * 4096 + i] = pattern(p, i);
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR2);
+    ::sigprocmask(SIG_BLOCK, &block, nullptr);
+    return std::array<int, 4>{st.fd, st.fd2};
+  };
+  auto verify = [&] {
+    for (size_t p = 0; p < k_pages; ++p)
+      for (size_t i = 0; i < 4096; i += 256)
+        if (st.array[p * 4096 + i] != (p % 3 == 0 ? pattern(p, i) : std::byte{0})) return false;
+    sigset_t cur;
+    ::sigprocmask(SIG_BLOCK, nullptr, &cur);
+    if (g_usr1 != 1 || !sigismember(&cur, SIGUSR2)) return false;
+    if (::umask(0) != 027) return false;
+    // one open file description behind both fds: one offset
+    if (::lseek(st.fd, 0, SEEK_CUR) != 123 || ::write(st.fd2, "y", 1) != 1 || ::lseek(st.fd, 0, SEEK_CUR) != 124)
+      return false;
+    // the heap works (brk and mmap where the image had them)
+    auto* heap = static_cast<char*>(std::malloc(8 << 20));
+    if (!heap) return false;
+    std::memset(heap, 1, 8 << 20);
+    std::free(heap);
+    return true;
+  };
+  Child ch = Child::start(setup, verify);
+
+  auto t = Tracee::seize(ch.pid);
+  ASSERT_TRUE(t) << t.error().message;
+  std::vector<std::byte> image = image_of(*t);
+  ASSERT_FALSE(image.empty());
+  ::kill(ch.pid, SIGKILL);
+  ::waitpid(ch.pid, nullptr, __WALL);
+  t->abandon();
+
+  size_t at = 0;
+  ImageReader rd = reader_of(image, at);
+  auto back = restore(rd);
+  ASSERT_TRUE(back) << back.error().message;
+  pid_t pid = back->tracee.pid();
+  EXPECT_NE(pid, ch.pid);
+  EXPECT_GT(back->stats.pages, k_pages / 3);
+  ASSERT_TRUE(back->release());
+  ::usleep(20'000);
+  ::kill(pid, SIGUSR1);
+  ::usleep(20'000);
+  ::kill(pid, SIGHUP);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status)) << "signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 0);
+  std::string content;
+  {
+    int fd = ::open(st.file.c_str(), O_RDONLY);
+    char buf[256];
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    ::close(fd);
+    content.assign(buf, static_cast<size_t>(std::max<ssize_t>(n, 0)));
+  }
+  std::string want(123, 'x');
+  want.push_back('y');
+  EXPECT_EQ(content, want);  // the restored process wrote where it was
+  ::munmap(st.array, k_pages * 4096);
+  ::unlink(st.file.c_str());
+}
+
+TEST(Restore, RefusesAnImageThisCpuCannotRun) {
+  ImageMeta m;
+  m.header.cpu_features = uint64_t{1} << 63;  // no CPU has it
+  auto r = check_restorable(m);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ENOEXEC);
+  EXPECT_NE(r.error().message.find("lacks features"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+}  // namespace mosix::migrate
