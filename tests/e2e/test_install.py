@@ -11,7 +11,7 @@ import pytest
 pytestmark = [pytest.mark.needs_mrc, pytest.mark.targets(0)]
 
 EXPECTED = [
-    "bin/mrc", "bin/mrc-target", "bin/mosmon", "bin/mosctl", "sbin/mosixd",
+    "bin/mrc", "bin/mrc-target", "bin/mosmon", "bin/mosctl", "bin/mosrun", "bin/migrate", "sbin/mosixd",
     "share/man/man1/mosmon.1", "share/man/man1/mosctl.1",
     "share/man/man8/mosixd.8", "lib/systemd/system/mosixd.service",
     "share/doc/mrc/examples/mosixd.toml",

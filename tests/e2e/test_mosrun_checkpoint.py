@@ -1,0 +1,130 @@
+"""Issue 5, checkpoint and recovery (zdtm style): a CPython counter printing
+every 0.1 s through sleep runs under `mosrun -C`; `migrate PID checkpoint`
+writes FILE.1 while it runs on; it is killed; `mosrun -R FILE.1` brings it
+back, and it carries on from the checkpoint: its output file (a shared
+offset, restored) reads 0, 1, 2, ... without a gap or a repeat. Also:
+what cannot move is refused with the reason, a damaged image is refused
+and nothing runs from it."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.needs_mrc, pytest.mark.targets(0)]
+
+COUNTER = """
+import sys, time
+i = 0
+while True:
+    print(i, flush=True)
+    i += 1
+    time.sleep(0.1)
+"""
+
+
+def tool(name):
+    return os.path.join(os.environ["MRC_BUILD_DIR"], "bin", name)
+
+
+def lines(path):
+    try:
+        return path.read_text().split()
+    except FileNotFoundError:
+        return []
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def child_of(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        kids = f.read().split()
+    assert len(kids) == 1, kids
+    return int(kids[0])
+
+
+def start(args, tmp_path, out):
+    return subprocess.Popen([tool("mosrun")] + args, cwd=tmp_path, stdout=out,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, close_fds=True)
+
+
+def test_checkpoint_kill_recover_carries_on(tmp_path):
+    (tmp_path / "counter.py").write_text(COUNTER)
+    out = tmp_path / "out.txt"
+    ck = tmp_path / "ck"
+    with open(out, "w") as f:
+        m = start(["-C", str(ck), "/usr/bin/python3", "counter.py"], tmp_path, f)
+    wait_for(lambda: len(lines(out)) >= 5, 20, "the counter to start")
+    py = child_of(m.pid)
+    cp = subprocess.run([tool("migrate"), str(py), "checkpoint"], capture_output=True, text=True)
+    assert cp.returncode == 0, cp.stderr
+    wait_for(lambda: (tmp_path / "ck.1").exists(), 20, "ck.1")
+    at_checkpoint = len(lines(out))
+    wait_for(lambda: len(lines(out)) >= at_checkpoint + 5, 20, "the counter to run on after the checkpoint")
+    os.kill(py, signal.SIGKILL)
+    assert m.wait(timeout=20) == 128 + signal.SIGKILL, m.stderr.read()
+    before_kill = len(lines(out))
+
+    r = start(["-R", str(ck) + ".1"], tmp_path, subprocess.DEVNULL)
+    # It rewrites from the checkpoint's offset on, then goes past the kill.
+    wait_for(lambda: len(lines(out)) >= before_kill + 10, 30, "the recovered counter to pass the kill")
+    r.send_signal(signal.SIGTERM)  # passed on to the process
+    assert r.wait(timeout=20) == 128 + signal.SIGTERM, r.stderr.read()
+    got = lines(out)
+    assert got == [str(i) for i in range(len(got))], got
+
+
+def test_refuses_what_cannot_move_and_the_process_runs_on(tmp_path):
+    prog = COUNTER.replace("i = 0", "import socket\ns = socket.socket()\ni = 0")
+    (tmp_path / "sock.py").write_text(prog)
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        m = start(["-C", str(tmp_path / "ck"), "/usr/bin/python3", "sock.py"], tmp_path, f)
+    wait_for(lambda: len(lines(out)) >= 3, 20, "the program to start")
+    py = child_of(m.pid)
+    subprocess.run([tool("migrate"), str(py), "checkpoint"], check=True)
+    n = len(lines(out))
+    wait_for(lambda: len(lines(out)) >= n + 5, 20, "the program to run on")
+    m.send_signal(signal.SIGTERM)
+    m.wait(timeout=20)
+    err = m.stderr.read().decode()
+    assert "cannot move: fd 3 is a socket" in err, err
+    assert not (tmp_path / "ck.1").exists()
+    assert not (tmp_path / "ck.1.part").exists()
+
+
+def test_a_damaged_checkpoint_is_refused(tmp_path):
+    (tmp_path / "counter.py").write_text(COUNTER)
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        m = start(["-C", str(tmp_path / "ck"), "/usr/bin/python3", "counter.py"], tmp_path, f)
+    wait_for(lambda: len(lines(out)) >= 3, 20, "the counter to start")
+    subprocess.run([tool("migrate"), str(child_of(m.pid)), "checkpoint"], check=True)
+    wait_for(lambda: (tmp_path / "ck.1").exists(), 20, "ck.1")
+    m.send_signal(signal.SIGTERM)
+    m.wait(timeout=20)
+    data = bytearray((tmp_path / "ck.1").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "bad").write_bytes(data)
+    n = len(lines(out))
+    cp = subprocess.run([tool("mosrun"), "-R", str(tmp_path / "bad")], cwd=tmp_path, capture_output=True,
+                        text=True, timeout=60)
+    assert cp.returncode == 255, cp.stderr
+    assert "cannot recover" in cp.stderr and "image: " in cp.stderr, cp.stderr
+    time.sleep(0.5)
+    assert len(lines(out)) == n  # nothing ran from it
+
+
+def test_migrate_names_a_process_mosrun_did_not_start():
+    cp = subprocess.run([tool("migrate"), str(os.getpid()), "checkpoint"], capture_output=True, text=True)
+    assert cp.returncode == 255
+    assert "not started by mosrun" in cp.stderr, cp.stderr
