@@ -128,3 +128,61 @@ def test_migrate_names_a_process_mosrun_did_not_start():
     cp = subprocess.run([tool("migrate"), str(os.getpid()), "checkpoint"], capture_output=True, text=True)
     assert cp.returncode == 255
     assert "not started by mosrun" in cp.stderr, cp.stderr
+
+
+@pytest.fixture(scope="module")
+def zdtm(tmp_path_factory):
+    """tests/e2e/zdtm/zdtm.c, built for this run."""
+    exe = tmp_path_factory.mktemp("zdtm") / "zdtm"
+    src = os.path.join(os.path.dirname(__file__), "zdtm", "zdtm.c")
+    subprocess.run(["cc", "-O2", "-Wall", "-o", str(exe), src], check=True)
+    return str(exe)
+
+
+def text(path):
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
+@pytest.mark.parametrize("mode", ["alarm", "reader", "array", "shared"])
+def test_zdtm_workload_checkpointed_killed_recovered(zdtm, tmp_path, mode):
+    args = [mode]
+    if mode == "reader":
+        data = tmp_path / "data.bin"
+        data.write_bytes(bytes(i * 131 % 251 for i in range(1 << 20)))
+        args.append(str(data))
+    if mode == "array":
+        args.append("64")  # MiB
+    out = tmp_path / "out.txt"
+    ck = tmp_path / "ck"
+    with open(out, "w") as f:
+        m = subprocess.Popen([tool("mosrun"), "-C", str(ck), zdtm] + args, cwd=tmp_path, stdout=f,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, close_fds=True)
+    wait_for(lambda: "ready" in text(out), 30, mode + " to be ready")
+    time.sleep(0.3)
+    pid = child_of(m.pid)
+    subprocess.run([tool("migrate"), str(pid), "checkpoint"], check=True)
+    wait_for(lambda: (tmp_path / "ck.1").exists(), 30, "ck.1")
+    time.sleep(0.3)
+    before_kill = text(out)
+    os.kill(pid, signal.SIGKILL)
+    assert m.wait(timeout=20) == 128 + signal.SIGKILL
+
+    r = subprocess.Popen([tool("mosrun"), "-R", str(ck) + ".1"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, close_fds=True)
+    time.sleep(0.8)
+    os.kill(child_of(r.pid), signal.SIGUSR2)
+    assert r.wait(timeout=60) == 0, r.stderr.read().decode() + text(out)
+    got = text(out)
+    assert got.rstrip().endswith("PASS"), got[-500:]
+    body = got.split()
+    if mode == "alarm":
+        ticks = [int(t) for k, t in zip(body, body[1:]) if k == "tick"]
+        assert ticks == list(range(ticks[0], ticks[0] + len(ticks))), ticks
+        killed_at = max([int(t) for k, t in zip(before_kill.split(), before_kill.split()[1:]) if k == "tick"])
+        assert ticks[-1] > killed_at, (ticks, killed_at)  # the timer went on firing after recovery
+    if mode == "shared":
+        nums = [int(t) for k, t in zip(body, body[1:]) if k == "line"]
+        assert nums == list(range(len(nums))) and len(nums) > 20, nums  # one offset for fd 1 and 2
