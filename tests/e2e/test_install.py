@@ -13,6 +13,7 @@ pytestmark = [pytest.mark.needs_mrc, pytest.mark.targets(0)]
 EXPECTED = [
     "bin/mrc", "bin/mrc-target", "bin/mosmon", "bin/mosctl", "bin/mosrun", "bin/migrate", "sbin/mosixd",
     "share/man/man1/mosmon.1", "share/man/man1/mosctl.1",
+    "share/man/man1/mosrun.1", "share/man/man1/migrate.1",
     "share/man/man8/mosixd.8", "lib/systemd/system/mosixd.service",
     "share/doc/mrc/examples/mosixd.toml",
 ]
@@ -52,7 +53,8 @@ def test_unit_runs_the_installed_daemon(prefix):
 def test_man_pages_render(prefix):
     man = shutil.which("man")
     assert man, "man not found (scripts/deps.sh installs man-db)"
-    for page in ("share/man/man8/mosixd.8", "share/man/man1/mosmon.1", "share/man/man1/mosctl.1"):
+    for page in ("share/man/man8/mosixd.8", "share/man/man1/mosmon.1", "share/man/man1/mosctl.1",
+                 "share/man/man1/mosrun.1", "share/man/man1/migrate.1"):
         cp = subprocess.run([man, "-l", "-P", "cat", str(prefix / page)], capture_output=True,
                             text=True, timeout=60, env=dict(os.environ, MANWIDTH="80"))
         assert cp.returncode == 0 and "NAME" in cp.stdout, page + ": " + cp.stderr
