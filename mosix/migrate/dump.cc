@@ -20,18 +20,13 @@
 #include <cstring>
 
 #include "mosix/migrate/procfs.h"
+#include "mosix/migrate/kernel_abi.h"
 
 namespace mosix::migrate {
 namespace {
 
 using mrc::fail;
 
-/// PTRACE_GET_RSEQ_CONFIGURATION (linux/ptrace.h, not in glibc's header).
-constexpr int k_ptrace_get_rseq = 0x420f;
-struct RseqConfig {
-  uint64_t rseq_abi_pointer;
-  uint32_t rseq_abi_size, signature, flags, pad;
-};
 /// Where the kernel puts XCR0 in a ptrace XSTATE area: the first u64 of
 /// the fxsave sw_reserved bytes (USER_XSTATE_XCR0_WORD, read by gdb).
 constexpr size_t k_xstate_xfeatures_offset = 464;
@@ -41,11 +36,6 @@ constexpr int64_t k_erestartsys = -512, k_erestartnointr = -513, k_erestartnohan
 
 tl::unexpected<mrc::Error> refuse(const std::string& why) { return fail(EOPNOTSUPP, "cannot move: " + why); }
 
-std::string hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof(b), "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 bool skipped_mapping(const MapEntry& m) {
   return m.path == "[vsyscall]" || m.path == "[vvar]" || m.path == "[vvar_vclock]";

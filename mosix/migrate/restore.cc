@@ -26,28 +26,17 @@
 
 #include "mosix/migrate/dump.h"
 #include "mosix/migrate/procfs.h"
+#include "mosix/migrate/kernel_abi.h"
 
 namespace mosix::migrate {
 namespace {
 
 using mrc::fail;
 
-/// PTRACE_GET_RSEQ_CONFIGURATION (linux/ptrace.h, not in glibc's header).
-constexpr int k_ptrace_get_rseq = 0x420f;
-struct RseqConfig {
-  uint64_t rseq_abi_pointer;
-  uint32_t rseq_abi_size, signature, flags, pad;
-};
-constexpr int k_rseq_flag_unregister = 1;
 /// Where the trampoline's data (paths, structs) starts in its page; the
 /// `syscall` instruction is at 0.
 constexpr uint64_t k_tramp_data = 64;
 
-std::string hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof(b), "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC, "cannot restore: " + why); }
 

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "common/fd.h"
+#include "mosix/migrate/kernel_abi.h"
 
 namespace mosix::migrate {
 namespace {
@@ -43,11 +44,6 @@ int64_t now_ms() {
 
 std::string who(pid_t pid) { return "process " + std::to_string(pid); }
 
-std::string hex(uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof(b), "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 }  // namespace
 
