@@ -16,7 +16,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "common/build_id.h"
+#include "mosix/mosixd/cli.h"
 #include "mosix/migrate/checkpoint.h"
 
 namespace mosix::tools {
@@ -44,21 +44,19 @@ MosrunOptions parse_mosrun_cli(int argc, char** argv) {
                "  mosrun -R FILE [-C FILE [-A MINUTES]]\n"
                "`migrate PID checkpoint` asks for a checkpoint now. Exit status: the process's.",
                "mosrun"};
-  app.set_version_flag("-V,--version", std::string("mosrun ") + mrc::version());
   MosrunOptions o;
   app.add_option("-C", o.checkpoint, "checkpoint file base: checkpoints go to FILE.1, FILE.2, ...");
   app.add_option("-A", o.every_minutes, "a checkpoint every MINUTES (needs -C)")->check(CLI::Range(1, 1'000'000));
   app.add_option("-R", o.recover, "recover the process in this checkpoint file and continue it");
-  app.add_option("command", o.command, "the command and its arguments")->expected(-1);
+  // The command and its arguments: everything from the first word that is
+  // not one of ours, options included (`mosrun -C f gzip -c x`).
   app.prefix_command();
-  try {
-    app.parse(argc, argv);
-    if (o.every_minutes && o.checkpoint.empty()) throw CLI::ValidationError("-A needs -C FILE");
-    if (o.recover.empty() == o.command.empty())
-      throw CLI::ValidationError(o.recover.empty() ? "a command to run, or -R FILE" : "-R FILE takes no command");
-  } catch (const CLI::ParseError& e) {
-    std::exit(app.exit(e) == 0 ? 0 : k_exit_fatal);
-  }
+  app.footer("command [args...]: the command to run and its arguments, passed on as they are");
+  mosixd::parse_command_line(app, argc, argv);
+  o.command = app.remaining();
+  if (o.every_minutes && o.checkpoint.empty()) throw mrc::Fatal("-A needs -C FILE");
+  if (o.recover.empty() && o.command.empty()) throw mrc::Fatal("a command to run, or -R FILE (see mosrun --help)");
+  if (!o.recover.empty() && !o.command.empty()) throw mrc::Fatal("-R FILE takes no command");
   return o;
 }
 
@@ -150,16 +148,11 @@ MigrateOptions parse_migrate_cli(int argc, char** argv) {
   CLI::App app{"Move a MOSIX process, or checkpoint it.\n"
                "  migrate PID checkpoint   a checkpoint now, to its mosrun -C FILE (the process runs on)",
                "migrate"};
-  app.set_version_flag("-V,--version", std::string("migrate ") + mrc::version());
   MigrateOptions o;
   app.add_option("pid", o.pid, "the process")->required()->check(CLI::PositiveNumber);
   app.add_option("where", o.where, "checkpoint (a node, home, freeze and continue come with live migration)")
       ->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    std::exit(app.exit(e) == 0 ? 0 : k_exit_fatal);
-  }
+  mosixd::parse_command_line(app, argc, argv);
   return o;
 }
 

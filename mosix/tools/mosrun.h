@@ -18,7 +18,9 @@ struct MosrunOptions {
   std::vector<std::string> command;
 };
 
-/// Parses mosrun's command line; prints help or a usage error and exits.
+/// Parses mosrun's command line (the command: every word from the first
+/// that is not one of ours). --help/--version print and exit 0; a bad
+/// line throws mrc::Fatal naming the problem.
 MosrunOptions parse_mosrun_cli(int argc, char** argv);
 
 /// Starts (or recovers) the process and stays its parent: checkpoints it
@@ -32,6 +34,7 @@ struct MigrateOptions {
   std::string where;  ///< "checkpoint" (others: a node, home, freeze, continue - not yet)
 };
 
+/// Parses migrate's command line; as parse_mosrun_cli.
 MigrateOptions parse_migrate_cli(int argc, char** argv);
 
 /// Asks the mosrun that runs `pid` to act; returns the exit status.

@@ -5,6 +5,8 @@
  *   reader   a file read halfway; the rest must follow at the right offset
  *   array    MIB MiB of pseudo-random data with a checksum
  *   shared   numbered lines to stdout and stderr alternately (>f 2>&1)
+ *   stdin    blocked reading stdin; the line that comes must be "go"
+ *   recurse  on SIGUSR2, recursion 40,000 calls deep (the stack grows by MiBs)
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -105,6 +107,28 @@ static int mode_shared(void) {
   return 1;
 }
 
+static int mode_stdin(void) {
+  printf("ready\n");
+  fflush(stdout);
+  char line[64] = {0};
+  if (!fgets(line, sizeof line, stdin)) return 0;  /* frozen in read(0) */
+  return strcmp(line, "go\n") == 0;
+}
+
+static long deep(long n, volatile char *prev) {
+  volatile char frame[64];
+  frame[0] = (char)n;
+  if (n == 0) return prev != 0;
+  return deep(n - 1, frame) + (frame[0] == (char)n);
+}
+
+static int mode_recurse(void) {
+  printf("ready\n");
+  fflush(stdout);
+  while (!done) nap(50);
+  return deep(40000, 0) == 40001;
+}
+
 int main(int argc, char **argv) {
   signal(SIGUSR2, on_usr2);
   if (argc < 2) return 2;
@@ -112,6 +136,8 @@ int main(int argc, char **argv) {
            : !strcmp(argv[1], "reader") ? mode_reader(argv[2])
            : !strcmp(argv[1], "array")  ? mode_array(atol(argv[2]))
            : !strcmp(argv[1], "shared") ? mode_shared()
+           : !strcmp(argv[1], "stdin")  ? mode_stdin()
+           : !strcmp(argv[1], "recurse") ? mode_recurse()
                                         : 0;
   printf("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;

@@ -7,6 +7,7 @@
 
 #include "mosix/tools/mosctl.h"
 #include "mosix/tools/mosmon.h"
+#include "mosix/tools/mosrun.h"
 #include "tests/unit/mosix/mosixd/server_driver.h"
 #include "tests/unit/mosix/mosixd/temp_dir.h"
 
@@ -111,6 +112,28 @@ TEST(MosctlCli, RejectsMissingOrBadArguments) {
   EXPECT_THROW(parse(parse_mosctl_cli, {"mosctl", "block", "x"}), mrc::Fatal);
   EXPECT_THROW(parse(parse_mosctl_cli, {"mosctl", "reboot"}), mrc::Fatal);
   EXPECT_THROW(parse(parse_mosctl_cli, {"mosctl", "join", "leave"}), mrc::Fatal);
+}
+
+TEST(MosrunCli, TheCommandKeepsItsOwnOptions) {
+  auto o = parse(parse_mosrun_cli, {"mosrun", "-C", "/tmp/ck", "-A", "5", "gzip", "-c", "-9", "in", "-C", "x"});
+  EXPECT_EQ(o.checkpoint, "/tmp/ck");
+  EXPECT_EQ(o.every_minutes, 5);
+  EXPECT_EQ(o.command, (std::vector<std::string>{"gzip", "-c", "-9", "in", "-C", "x"}));
+  auto r = parse(parse_mosrun_cli, {"mosrun", "-R", "/tmp/ck.1"});
+  EXPECT_EQ(r.recover, "/tmp/ck.1");
+  EXPECT_TRUE(r.command.empty());
+}
+
+TEST(MosrunCli, RejectsMissingOrConflictingArguments) {
+  EXPECT_THROW(parse(parse_mosrun_cli, {"mosrun"}), mrc::Fatal);
+  EXPECT_THROW(parse(parse_mosrun_cli, {"mosrun", "-A", "5", "true"}), mrc::Fatal);
+  EXPECT_THROW(parse(parse_mosrun_cli, {"mosrun", "-R", "f", "true"}), mrc::Fatal);
+  EXPECT_THROW(parse(parse_mosrun_cli, {"mosrun", "-C", "f", "-A", "0", "true"}), mrc::Fatal);
+  EXPECT_THROW(parse(parse_migrate_cli, {"migrate", "12"}), mrc::Fatal);
+  EXPECT_THROW(parse(parse_migrate_cli, {"migrate", "0", "checkpoint"}), mrc::Fatal);
+  auto m = parse(parse_migrate_cli, {"migrate", "12", "checkpoint"});
+  EXPECT_EQ(m.pid, 12);
+  EXPECT_EQ(m.where, "checkpoint");
 }
 
 TEST(MosctlFormat, StatusReadsAsLabelledLines) {
