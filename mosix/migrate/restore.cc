@@ -42,8 +42,8 @@ tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC,
 
 /// The child between fork and seize: the image's files at their numbers
 /// (stdio, which the deputy relays, stays ours), its cwd and umask; then
-/// it says so on `ready` and waits to be taken over. Only async-signal-
-/// safe calls after fork; on failure it writes the cause and exits.
+/// it closes `ready` and waits to be taken over. On failure it writes
+/// the cause to `ready` and exits.
 [[noreturn]] void child_main(const ImageMeta& m, int ready) {
   auto die = [&](const char* what, const std::string& path) {
     std::string msg = std::string(what) + " " + path + ": " + std::strerror(errno);
@@ -96,10 +96,11 @@ tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC,
       ::close(parked);
   if (::chdir(m.core.cwd.c_str()) != 0) die("chdir", m.core.cwd);
   ::umask(static_cast<mode_t>(m.core.umask));
-  char ok = 0;
-  if (::write(ready, &ok, 1) != 1) ::_exit(1);
+  // Ready is said by closing `ready` (EOF at the other end): had we
+  // written instead, the seize could come before the close, and the
+  // process would keep this pipe.
   ::close(ready);
-  for (;;) ::pause();  // seized in here
+  for (;;) ::pause();  // seized in here or on the way
 }
 
 /// The injected syscall `nr`, its result checked: a negative errno is an
@@ -278,9 +279,12 @@ Result<Restored> restore(ImageReader& reader) {
     ::waitpid(pid, nullptr, __WALL);
   };
   std::string said(4096, '\0');
-  ssize_t n = ::read(pp[0], said.data(), said.size());
+  ssize_t n;
+  do {
+    n = ::read(pp[0], said.data(), said.size());
+  } while (n < 0 && errno == EINTR);
   ::close(pp[0]);
-  if (n != 1 || said[0] != 0) {
+  if (n != 0 || ::waitpid(pid, nullptr, WNOHANG | __WALL) != 0) {
     kill_child();
     return cannot(n > 0 ? said.substr(0, static_cast<size_t>(n)) : "the child died before it was ready");
   }

@@ -141,6 +141,56 @@ TEST(Restore, AKilledProcessComesBackFromItsImageAndCarriesOn) {
   ::unlink(st.file.c_str());
 }
 
+TEST(Restore, ARestoredProcessCanBeCheckpointedAndRestoredAgainAndAgain) {
+  // A soak: 100 rounds of dump, kill, restore of the same process
+  // (each round restores a process that was itself restored: the vdso,
+  // rseq, tid and trampoline of the last round must not get in the way).
+  constexpr size_t k_words = 1 << 20;  // 8 MiB of checksummed data
+  static uint64_t* data = nullptr;
+  static uint64_t sum = 0;
+  data = static_cast<uint64_t*>(std::malloc(k_words * 8));
+  ASSERT_NE(data, nullptr);
+  auto setup = [] {
+    uint64_t s = 88172645463325252ull;
+    for (size_t i = 0; i < k_words; ++i) {
+      s ^= s << 13;
+      s ^= s >> 7;
+      s ^= s << 17;
+      data[i] = s;
+      sum += s * (i | 1);
+    }
+    return std::array<int, 4>{};
+  };
+  auto verify = [] {
+    uint64_t again = 0;
+    for (size_t i = 0; i < k_words; ++i) again += data[i] * (i | 1);
+    return again == sum;
+  };
+  Child ch = Child::start(setup, verify);
+  pid_t pid = ch.pid;
+  for (int round = 0; round < 100; ++round) {
+    auto t = Tracee::seize(pid);
+    ASSERT_TRUE(t) << "round " << round << ": " << t.error().message;
+    std::vector<std::byte> image = image_of(*t);
+    ASSERT_FALSE(image.empty()) << "round " << round;
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, __WALL);
+    t->abandon();
+    size_t at = 0;
+    ImageReader rd = reader_of(image, at);
+    auto back = restore(rd);
+    ASSERT_TRUE(back) << "round " << round << ": " << back.error().message;
+    pid = back->tracee.pid();
+    ASSERT_TRUE(back->release());
+    ::usleep(5'000);  // it runs (into its pause() again) between rounds
+  }
+  ::kill(pid, SIGHUP);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  std::free(data);
+}
+
 TEST(Restore, RefusesAnImageThisCpuCannotRun) {
   ImageMeta m;
   m.header.cpu_features = uint64_t{1} << 63;  // no CPU has it
