@@ -37,7 +37,6 @@ using mrc::fail;
 /// `syscall` instruction is at 0.
 constexpr uint64_t k_tramp_data = 64;
 
-
 tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC, "cannot restore: " + why); }
 
 /// The child between fork and seize: the image's files at their numbers
@@ -91,9 +90,7 @@ tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC,
       if (d.fd == target) f = &d;
     if (::dup3(parked, target, f && f->cloexec ? O_CLOEXEC : 0) < 0) die("dup3 to fd", std::to_string(target));
   }
-  for (auto [parked, target] : place)
-    if (std::find_if(place.begin(), place.end(), [&](auto p) { return p.second == parked; }) == place.end())
-      ::close(parked);
+  for (auto [parked, target] : place) ::close(parked);  // parked numbers are above every target
   if (::chdir(m.core.cwd.c_str()) != 0) die("chdir", m.core.cwd);
   ::umask(static_cast<mode_t>(m.core.umask));
   // Ready is said by closing `ready` (EOF at the other end): had we
