@@ -45,6 +45,41 @@ int64_t now_ms() {
 std::string who(pid_t pid) { return "process " + std::to_string(pid); }
 
 
+enum class Direction : bool { from_process, to_process };
+
+/// Moves `len` bytes between our `local` and the process' `addr`:
+/// process_vm_readv/writev while they go, then /proc/PID/mem, which acts
+/// with the tracer's rights (as a debugger does) on pages the process
+/// itself may not read or write (PROT_NONE, code, read-only data).
+Result<void> copy_memory(pid_t pid, uint64_t addr, std::byte* local, size_t len, Direction dir) {
+  const bool to = dir == Direction::to_process;
+  size_t done = 0;
+  while (done < len) {
+    iovec here{local + done, len - done};
+    iovec there{reinterpret_cast<void*>(addr + done), len - done};
+    ssize_t n = to ? ::process_vm_writev(pid, &here, 1, &there, 1, 0) : ::process_vm_readv(pid, &here, 1, &there, 1, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      continue;
+    }
+    std::string path = "/proc/" + std::to_string(pid) + "/mem";
+    mrc::UniqueFd mem(::open(path.c_str(), (to ? O_RDWR : O_RDONLY) | O_CLOEXEC));
+    if (!mem) return fail_errno("open " + path);
+    while (done < len) {
+      auto off = static_cast<off_t>(addr + done);
+      ssize_t m = to ? ::pwrite(mem.get(), local + done, len - done, off) : ::pread(mem.get(), local + done, len - done, off);
+      if (m < 0 && errno == EINTR) continue;
+      if (m <= 0)
+        return fail(m < 0 ? errno : EFAULT, std::string(to ? "cannot write " : "cannot read ") +
+                                                std::to_string(len - done) + " bytes at " + hex(addr + done) +
+                                                " of " + who(pid));
+      done += static_cast<size_t>(m);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<Tracee> Tracee::seize(pid_t pid, int timeout_ms) {
@@ -225,57 +260,11 @@ Result<int64_t> Tracee::syscall(long nr, std::array<uint64_t, 6> args) {
 }
 
 Result<void> Tracee::read_memory(uint64_t addr, std::span<std::byte> out) const {
-  size_t done = 0;
-  while (done < out.size()) {
-    iovec local{out.data() + done, out.size() - done};
-    iovec remote{reinterpret_cast<void*>(addr + done), out.size() - done};
-    ssize_t n = ::process_vm_readv(m_pid, &local, 1, &remote, 1, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n > 0) {
-      done += static_cast<size_t>(n);
-      continue;
-    }
-    // Pages the process cannot read (PROT_NONE, guard pages it wrote
-    // before protecting them): /proc/PID/mem reads with the tracer's rights.
-    mrc::UniqueFd mem(::open(("/proc/" + std::to_string(m_pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC));
-    if (!mem) return fail_errno("open /proc/" + std::to_string(m_pid) + "/mem");
-    while (done < out.size()) {
-      ssize_t r = ::pread(mem.get(), out.data() + done, out.size() - done, static_cast<off_t>(addr + done));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0)
-        return fail(r < 0 ? errno : EFAULT, "cannot read " + std::to_string(out.size() - done) + " bytes at " +
-                                                hex(addr + done) + " of " + who(m_pid));
-      done += static_cast<size_t>(r);
-    }
-  }
-  return {};
+  return copy_memory(m_pid, addr, out.data(), out.size(), Direction::from_process);
 }
 
 Result<void> Tracee::write_memory(uint64_t addr, std::span<const std::byte> data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    iovec local{const_cast<std::byte*>(data.data()) + done, data.size() - done};
-    iovec remote{reinterpret_cast<void*>(addr + done), data.size() - done};
-    ssize_t n = ::process_vm_writev(m_pid, &local, 1, &remote, 1, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n > 0) {
-      done += static_cast<size_t>(n);
-      continue;
-    }
-    // Not writable by the process (code, read-only data): /proc/PID/mem
-    // writes with the tracer's rights, as a debugger does.
-    mrc::UniqueFd mem(::open(("/proc/" + std::to_string(m_pid) + "/mem").c_str(), O_RDWR | O_CLOEXEC));
-    if (!mem) return fail_errno("open /proc/" + std::to_string(m_pid) + "/mem");
-    while (done < data.size()) {
-      ssize_t w = ::pwrite(mem.get(), data.data() + done, data.size() - done, static_cast<off_t>(addr + done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0)
-        return fail(w < 0 ? errno : EFAULT, "cannot write " + std::to_string(data.size() - done) + " bytes at " +
-                                                hex(addr + done) + " of " + who(m_pid));
-      done += static_cast<size_t>(w);
-    }
-  }
-  return {};
+  return copy_memory(m_pid, addr, const_cast<std::byte*>(data.data()), data.size(), Direction::to_process);
 }
 
 Result<uint64_t> Tracee::scratch() {
