@@ -40,16 +40,19 @@ def test_eight_nodes_see_each_other_with_ages_under_the_maximum(binaries):
         want = list(range(1, N + 1))
         assert M.wait_for(lambda: _everyone_lists(nodes, want), 30), \
             "not every node lists all 8: %s" % {n.id: n.ids() for n in nodes}
-        # The view as a user samples it, 40 times over ~30 steps. The
+        # The view as a user samples it, 60 times over ~45 steps. The
         # formulas are in whole steps; a sample falls anywhere within a step,
-        # which adds up to one step to what it sees. So: the oldest entry of
-        # a listing is, on average, under the expected maximum (+1 step), the
-        # average age under the expected average (+1 step), and no entry is
-        # ever past the age limit.
+        # which adds up to one step to what it sees. The formulas are held to
+        # the tolerance (10%, as in bench/gossip-ages); at W = N/2, as
+        # here, the simulation itself measures the maximum 13% over the
+        # formula (4.89 steps: `gossip-ages --nodes 8 --windows 4`). So: the oldest
+        # entry of a listing is, on average, under the expected maximum +10%
+        # (+1 step), the average age under the expected average +10% (+1
+        # step), and no entry is ever past the age limit.
         step_s = STEP_MS / 1000
         maxes, ages = [], []
         limit_s = nodes[0].status()["stats"]["age_limit_ms"] / 1000
-        for _ in range(40):
+        for _ in range(60):
             for n, v in _views(nodes).items():
                 assert v is not None, "mosmon --json failed on n%d" % n
                 assert sorted(e["id"] for e in v["nodes"]) == want, "n%d lost a node: %s" % (n, v)
@@ -68,9 +71,9 @@ def test_eight_nodes_see_each_other_with_ages_under_the_maximum(binaries):
         mean_age = sum(ages) / len(ages)
         print("ages in steps: average %.2f (formula %.2f), oldest per listing %.2f (formula %.2f)" % (
             mean_age, _avg, mean_max, mx))
-        assert mean_max <= mx + 1, "oldest entry per listing %.2f steps on average; formula max %.2f" % (
+        assert mean_max <= 1.1 * mx + 1, "oldest entry per listing %.2f steps on average; formula max %.2f" % (
             mean_max, mx)
-        assert mean_age <= _avg + 1, "average age %.2f steps; formula %.2f" % (mean_age, _avg)
+        assert mean_age <= 1.1 * _avg + 1, "average age %.2f steps; formula %.2f" % (mean_age, _avg)
         # Sanity of what is gossiped: this machine's CPUs and memory.
         e1 = [e for e in nodes[1].json()["nodes"] if e["id"] == 1][0]
         assert e1["cpus"] == os.cpu_count()
