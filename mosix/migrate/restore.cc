@@ -25,8 +25,8 @@
 #include <string>
 
 #include "mosix/migrate/dump.h"
-#include "mosix/migrate/procfs.h"
 #include "mosix/migrate/kernel_abi.h"
+#include "mosix/migrate/procfs.h"
 
 namespace mosix::migrate {
 namespace {
@@ -37,26 +37,29 @@ using mrc::fail;
 /// `syscall` instruction is at 0.
 constexpr uint64_t k_tramp_data = 64;
 
-tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC, "cannot restore: " + why); }
+tl::unexpected<mrc::Error> cannot(const std::string &why) { return fail(ENOEXEC, "cannot restore: " + why); }
 
 /// The child between fork and seize: the image's files at their numbers
 /// (stdio, which the deputy relays, stays ours), its cwd and umask; then
 /// it closes `ready` and waits to be taken over. On failure it writes
 /// the cause to `ready` and exits.
-[[noreturn]] void child_main(const ImageMeta& m, int ready) {
-  auto die = [&](const char* what, const std::string& path) {
+[[noreturn]] void child_main(const ImageMeta &m, int ready, const std::array<int, 3> &stdio) {
+  auto die = [&](const char *what, const std::string &path) {
     std::string msg = std::string(what) + " " + path + ": " + std::strerror(errno);
     (void)!::write(ready, msg.data(), msg.size());
     ::_exit(1);
   };
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  for (int i = 0; i < 3; ++i)
+    if (stdio[static_cast<size_t>(i)] >= 0 && ::dup2(stdio[static_cast<size_t>(i)], i) < 0)
+      die("dup2 to fd", std::to_string(i));
   // Files are opened onto "parked" numbers above every number the image
   // uses, then everything else is closed, then they move into place.
   int park = std::max(ready, 2) + 1;
-  for (const FileDesc& f : m.files) park = std::max(park, f.fd + 1);
+  for (const FileDesc &f : m.files) park = std::max(park, f.fd + 1);
   std::map<uint32_t, int> shared;          // share id -> parked fd
   std::vector<std::pair<int, int>> place;  // parked fd -> image fd
-  for (const FileDesc& f : m.files) {
+  for (const FileDesc &f : m.files) {
     if (f.kind == FdKind::relayed) continue;
     int fd = -1;
     if (f.share_id && shared.count(f.share_id)) {
@@ -85,8 +88,8 @@ tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC,
   }
   ::syscall(SYS_close_range, from, ~0u, 0);
   for (auto [parked, target] : place) {
-    const FileDesc* f = nullptr;
-    for (const FileDesc& d : m.files)
+    const FileDesc *f = nullptr;
+    for (const FileDesc &d : m.files)
       if (d.fd == target) f = &d;
     if (::dup3(parked, target, f && f->cloexec ? O_CLOEXEC : 0) < 0) die("dup3 to fd", std::to_string(target));
   }
@@ -102,7 +105,7 @@ tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC,
 
 /// The injected syscall `nr`, its result checked: a negative errno is an
 /// error naming `what`.
-Result<uint64_t> call(Tracee& t, long nr, std::array<uint64_t, 6> args, const std::string& what) {
+Result<uint64_t> call(Tracee &t, long nr, std::array<uint64_t, 6> args, const std::string &what) {
   auto r = t.syscall(nr, args);
   if (!r) return tl::unexpected(r.error());
   if (*r < 0 && *r > -4096) {
@@ -114,11 +117,11 @@ Result<uint64_t> call(Tracee& t, long nr, std::array<uint64_t, 6> args, const st
 
 /// An address for the trampoline page clear of the image and of the
 /// child's own mappings.
-Result<uint64_t> trampoline_address(const ImageMeta& m, const std::vector<MapEntry>& own) {
+Result<uint64_t> trampoline_address(const ImageMeta &m, const std::vector<MapEntry> &own) {
   auto clear = [&](uint64_t a) {
-    for (const Region& r : m.regions)
+    for (const Region &r : m.regions)
       if (a < r.end && r.start < a + k_page_size) return false;
-    for (const MapEntry& e : own)
+    for (const MapEntry &e : own)
       if (a < e.end && e.start < a + k_page_size) return false;
     return true;
   };
@@ -129,7 +132,7 @@ Result<uint64_t> trampoline_address(const ImageMeta& m, const std::vector<MapEnt
 
 /// Injects open() of `path` in the child (the path written to the
 /// trampoline's data area); returns the child's fd.
-Result<uint64_t> open_in_child(Tracee& t, uint64_t tramp, const std::string& path, int flags) {
+Result<uint64_t> open_in_child(Tracee &t, uint64_t tramp, const std::string &path, int flags) {
   if (path.size() + 1 > k_page_size - k_tramp_data) return cannot("path too long: " + path);
   std::vector<std::byte> z(path.size() + 1);
   std::memcpy(z.data(), path.c_str(), path.size() + 1);
@@ -140,28 +143,29 @@ Result<uint64_t> open_in_child(Tracee& t, uint64_t tramp, const std::string& pat
 
 /// Moves the child's vdso (and the vvar pages beside it) to where the
 /// image had it: code in the image calls into it at those addresses.
-Result<uint64_t> place_vdso(Tracee& t, const ImageMeta& m, const std::vector<MapEntry>& own) {
-  const Region* want = nullptr;
-  for (const Region& r : m.regions)
+Result<uint64_t> place_vdso(Tracee &t, const ImageMeta &m, const std::vector<MapEntry> &own) {
+  const Region *want = nullptr;
+  for (const Region &r : m.regions)
     if (r.kind == RegionKind::vdso) want = &r;
-  const MapEntry* have = nullptr;
-  for (const MapEntry& e : own)
+  const MapEntry *have = nullptr;
+  for (const MapEntry &e : own)
     if (e.path == "[vdso]") have = &e;
   if (!want || !have) return uint64_t{0};
   if (have->end - have->start != want->end - want->start) return cannot("this kernel's vdso differs from the image's");
   int64_t delta = static_cast<int64_t>(want->start) - static_cast<int64_t>(have->start);
   if (delta == 0) return have->start;
-  for (const MapEntry& e : own) {
+  for (const MapEntry &e : own) {
     if (e.path != "[vdso]" && e.path != "[vvar]" && e.path != "[vvar_vclock]") continue;
     uint64_t len = e.end - e.start;
-    auto r = call(t, SYS_mremap, {e.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, e.start + static_cast<uint64_t>(delta)},
-                  "move " + e.path + " to " + hex(e.start + static_cast<uint64_t>(delta)));
+    auto r =
+        call(t, SYS_mremap, {e.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, e.start + static_cast<uint64_t>(delta)},
+             "move " + e.path + " to " + hex(e.start + static_cast<uint64_t>(delta)));
     if (!r) return tl::unexpected(r.error());
   }
   return want->start;
 }
 
-Result<void> map_region(Tracee& t, uint64_t tramp, const Region& r) {
+Result<void> map_region(Tracee &t, uint64_t tramp, const Region &r) {
   uint64_t len = r.end - r.start;
   if (r.kind == RegionKind::anonymous) {
     uint64_t flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (r.flags & MAP_GROWSDOWN);
@@ -172,21 +176,20 @@ Result<void> map_region(Tracee& t, uint64_t tramp, const Region& r) {
   auto fd = open_in_child(t, tramp, r.path, oflags);
   if (!fd) return tl::unexpected(fd.error());
   uint64_t flags = (r.flags & MAP_SHARED ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
-  auto a = call(t, SYS_mmap, {r.start, len, r.prot, flags, *fd, r.file_offset}, "map " + r.path + " at " + hex(r.start));
+  auto a =
+      call(t, SYS_mmap, {r.start, len, r.prot, flags, *fd, r.file_offset}, "map " + r.path + " at " + hex(r.start));
   (void)t.syscall(SYS_close, {*fd});
   return a ? Result<void>{} : tl::unexpected(a.error());
 }
 
 /// Signal dispositions, timers, alternate stack, robust list, rseq, tid
 /// address: what the process set up for itself, set again from inside.
-Result<void> thread_state(Tracee& t, uint64_t tramp, const CoreState& c) {
+Result<void> thread_state(Tracee &t, uint64_t tramp, const CoreState &c) {
   const uint64_t data = tramp + k_tramp_data;
-  auto put = [&](const void* p, size_t n) {
-    return t.write_memory(data, {static_cast<const std::byte*>(p), n});
-  };
+  auto put = [&](const void *p, size_t n) { return t.write_memory(data, {static_cast<const std::byte *>(p), n}); };
   for (int sig = 1; sig <= 64; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    const SigAction& a = c.sigactions[static_cast<size_t>(sig - 1)];
+    const SigAction &a = c.sigactions[static_cast<size_t>(sig - 1)];
     if (auto w = put(&a, sizeof(a)); !w) return w;
     auto r = t.syscall(SYS_rt_sigaction, {static_cast<uint64_t>(sig), data, 0, 8});
     if (!r) return tl::unexpected(r.error());
@@ -195,7 +198,7 @@ Result<void> thread_state(Tracee& t, uint64_t tramp, const CoreState& c) {
       return fail(static_cast<int>(-*r), "cannot restore: rt_sigaction " + std::to_string(sig));
   }
   for (int which = 0; which < 3; ++which) {
-    const ITimer& it = c.itimers[static_cast<size_t>(which)];
+    const ITimer &it = c.itimers[static_cast<size_t>(which)];
     int64_t v[4] = {it.interval_us / 1'000'000, it.interval_us % 1'000'000, it.value_us / 1'000'000,
                     it.value_us % 1'000'000};
     if (auto w = put(v, sizeof(v)); !w) return w;
@@ -221,42 +224,132 @@ Result<void> thread_state(Tracee& t, uint64_t tramp, const CoreState& c) {
     if (!tid) return tl::unexpected(tid.error());
     // glibc keeps its thread's tid there (struct pthread::tid): the new one.
     auto v = static_cast<int32_t>(*tid);
-    if (auto w = t.write_memory(c.tid_address, {reinterpret_cast<const std::byte*>(&v), sizeof(v)}); !w) return w;
+    if (auto w = t.write_memory(c.tid_address, {reinterpret_cast<const std::byte *>(&v), sizeof(v)}); !w) return w;
   }
   return {};
 }
 
 /// The mm fields /proc and the kernel report (brk, arg and env areas,
 /// auxv, exe), set in one PR_SET_MM_MAP.
-Result<void> mm_fields(Tracee& t, uint64_t tramp, const MmFields& mm) {
+Result<void> mm_fields(Tracee &t, uint64_t tramp, const MmFields &mm) {
   struct {
     uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start,
         env_end, auxv;
     uint32_t auxv_size, exe_fd;
-  } map{mm.start_code, mm.end_code, mm.start_data, mm.end_data, mm.start_brk, mm.brk, mm.start_stack, mm.arg_start,
-        mm.arg_end, mm.env_start, mm.env_end, 0, 0, ~uint32_t{0}};
+  } map{mm.start_code,
+        mm.end_code,
+        mm.start_data,
+        mm.end_data,
+        mm.start_brk,
+        mm.brk,
+        mm.start_stack,
+        mm.arg_start,
+        mm.arg_end,
+        mm.env_start,
+        mm.env_end,
+        0,
+        0,
+        ~uint32_t{0}};
   const uint64_t data = tramp + k_tramp_data;
   const uint64_t auxv_at = data + 256;
   if (mm.auxv.size() * 8 > k_page_size - k_tramp_data - 256) return cannot("auxv too large");
-  if (auto w = t.write_memory(auxv_at, {reinterpret_cast<const std::byte*>(mm.auxv.data()), mm.auxv.size() * 8}); !w)
+  if (auto w = t.write_memory(auxv_at, {reinterpret_cast<const std::byte *>(mm.auxv.data()), mm.auxv.size() * 8}); !w)
     return w;
   map.auxv = auxv_at;
   map.auxv_size = static_cast<uint32_t>(mm.auxv.size() * 8);
-  if (auto w = t.write_memory(data, {reinterpret_cast<const std::byte*>(&map), sizeof(map)}); !w) return w;
+  if (auto w = t.write_memory(data, {reinterpret_cast<const std::byte *>(&map), sizeof(map)}); !w) return w;
   auto r = call(t, SYS_prctl, {PR_SET_MM, PR_SET_MM_MAP, data, sizeof(map), 0}, "PR_SET_MM_MAP");
   return r ? Result<void>{} : tl::unexpected(r.error());
 }
 
+/// Steps 2-6 of a restore on `t`, stopped, whose files, cwd and umask
+/// are the image's already: the address space, the process's own state,
+/// the registers. The image's metadata `m` is read; its pages are next.
+Result<void> rebuild(Tracee &t, const ImageMeta &m, ImageReader &reader, RestoreStats &stats) {
+  const pid_t pid = t.pid();
+  // 2. The trampoline: one page with a `syscall` at 0 and room for data.
+  auto own = read_maps(pid);
+  if (!own) return tl::unexpected(own.error());
+  auto tramp = trampoline_address(m, *own);
+  if (!tramp) return tl::unexpected(tramp.error());
+  auto mapped = call(t, SYS_mmap,
+                     {*tramp, k_page_size, PROT_READ | PROT_WRITE | PROT_EXEC,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, ~uint64_t{0}, 0},
+                     "map the trampoline");
+  if (!mapped) return tl::unexpected(mapped.error());
+  const std::byte insn[2] = {std::byte{0x0f}, std::byte{0x05}};
+  if (auto w = t.write_memory(*tramp, insn); !w) return tl::unexpected(w.error());
+  t.use_trampoline(*tramp, *tramp);
+
+  // 3. Our rseq off (its area is about to go), everything else unmapped,
+  //    the vdso where the image expects it.
+  if (auto r = t.unregister_rseq(); !r) return tl::unexpected(r.error());
+  for (const MapEntry &e : *own) {
+    if (e.path == "[vdso]" || e.path == "[vvar]" || e.path == "[vvar_vclock]" || e.path == "[vsyscall]") continue;
+    if (auto r = call(t, SYS_munmap, {e.start, e.end - e.start}, "unmap " + hex(e.start)); !r)
+      return tl::unexpected(r.error());
+  }
+  auto vdso = place_vdso(t, m, *own);
+  if (!vdso) return tl::unexpected(vdso.error());
+
+  // 4. The image's regions, then its pages as they arrive.
+  for (const Region &r : m.regions) {
+    if (r.kind == RegionKind::vdso) continue;
+    if (auto made = map_region(t, *tramp, r); !made) return tl::unexpected(made.error());
+    ++stats.regions;
+  }
+  PageRun run;
+  std::vector<std::byte> data;
+  for (;;) {
+    auto more = reader.next_pages(run, data);
+    if (!more) return tl::unexpected(more.error());
+    if (!*more) break;
+    const Region &r = m.regions[run.region];
+    if (auto w = t.write_memory(r.start + run.first * k_page_size, data); !w) return tl::unexpected(w.error());
+    stats.pages += run.count;
+  }
+  stats.image_bytes = reader.bytes_read();
+
+  // 5. What the process set up for itself, the mm fields, the limits.
+  if (auto s = thread_state(t, *tramp, m.core); !s) return tl::unexpected(s.error());
+  if (auto s = mm_fields(t, *tramp, m.core.mm); !s) return tl::unexpected(s.error());
+  for (size_t res = 0; res < m.core.rlimits.size(); ++res) {
+    rlimit64 l{m.core.rlimits[res].cur, m.core.rlimits[res].max};
+    (void)::prlimit64(pid, static_cast<__rlimit_resource>(res), &l,
+                      nullptr);  // a limit we may not raise stays ours
+  }
+
+  // 6. The trampoline goes, through the vdso's own `syscall` (same kernel:
+  //    same offset as in ours), then the registers, xsave and mask.
+  if (*vdso) {
+    t.use_trampoline(0, 0);  // the next syscall finds the instruction in the
+                             // vdso, where it now is
+    auto r = call(t, SYS_munmap, {*tramp, k_page_size}, "unmap the trampoline");
+    if (!r) return tl::unexpected(r.error());
+  } else {
+    t.use_trampoline(*tramp,
+                     0);  // no vdso to run from: the page stays (one page, never used again)
+  }
+  user_regs_struct regs;
+  static_assert(sizeof(regs) == sizeof(m.core.regs));
+  std::memcpy(&regs, m.core.regs.data(), sizeof(regs));
+  regs.orig_rax = ~uint64_t{0};  // not in a syscall: rip and rax say what runs next
+  if (auto s = t.set_xstate(m.core.xsave); !s) return tl::unexpected(s.error());
+  if (auto s = t.set_regs(regs); !s) return tl::unexpected(s.error());
+  if (auto s = t.set_signal_mask(m.core.sigmask); !s) return tl::unexpected(s.error());
+  return {};
+}
+
 }  // namespace
 
-Result<void> check_restorable(const ImageMeta& meta) {
+Result<void> check_restorable(const ImageMeta &meta) {
   if (meta.header.machine != k_machine_x86_64) return cannot("the image is of another machine type");
   uint64_t missing = meta.header.cpu_features & ~cpu_features();
   if (missing) return cannot("this CPU lacks features the image may use (mask " + hex(missing) + ")");
   return {};
 }
 
-Result<Restored> restore(ImageReader& reader) {
+Result<Restored> restore(ImageReader &reader, const std::array<int, 3> &stdio) {
   auto meta = reader.begin();
   if (!meta) return tl::unexpected(meta.error());
   if (auto ok = check_restorable(*meta); !ok) return tl::unexpected(ok.error());
@@ -268,7 +361,7 @@ Result<Restored> restore(ImageReader& reader) {
   if (pid < 0) return mrc::fail_errno("fork");
   if (pid == 0) {
     ::close(pp[0]);
-    child_main(*meta, pp[1]);
+    child_main(*meta, pp[1], stdio);
   }
   ::close(pp[1]);
   auto kill_child = [&] {
@@ -291,86 +384,91 @@ Result<Restored> restore(ImageReader& reader) {
     return tl::unexpected(traced.error());
   }
   Restored out{std::move(*traced), {}};
-  Tracee& t = out.tracee;
-  auto fail_out = [&](const mrc::Error& e) -> tl::unexpected<mrc::Error> {
+  Tracee &t = out.tracee;
+  auto fail_out = [&](const mrc::Error &e) -> tl::unexpected<mrc::Error> {
     t.abandon();
     kill_child();
     return tl::unexpected(e);
   };
 
-  // 2. The trampoline: one page with a `syscall` at 0 and room for data.
-  auto own = read_maps(pid);
-  if (!own) return fail_out(own.error());
-  auto tramp = trampoline_address(*meta, *own);
-  if (!tramp) return fail_out(tramp.error());
-  auto mapped = call(t, SYS_mmap,
-                     {*tramp, k_page_size, PROT_READ | PROT_WRITE | PROT_EXEC,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, ~uint64_t{0}, 0},
-                     "map the trampoline");
-  if (!mapped) return fail_out(mapped.error());
-  const std::byte insn[2] = {std::byte{0x0f}, std::byte{0x05}};
-  if (auto w = t.write_memory(*tramp, insn); !w) return fail_out(w.error());
-  t.use_trampoline(*tramp, *tramp);
-
-  // 3. Our rseq off (its area is about to go), everything else unmapped,
-  //    the vdso where the image expects it.
-  RseqConfig rs{};
-  long rq = ::ptrace(static_cast<__ptrace_request>(k_ptrace_get_rseq), pid, reinterpret_cast<void*>(sizeof(rs)), &rs);
-  if (rq > 0 && rs.rseq_abi_pointer)  // returns the bytes it filled in
-    if (auto r = call(t, SYS_rseq, {rs.rseq_abi_pointer, rs.rseq_abi_size, k_rseq_flag_unregister, rs.signature},
-                      "unregister rseq");
-        !r)
-      return fail_out(r.error());
-  for (const MapEntry& e : *own) {
-    if (e.path == "[vdso]" || e.path == "[vvar]" || e.path == "[vvar_vclock]" || e.path == "[vsyscall]") continue;
-    if (auto r = call(t, SYS_munmap, {e.start, e.end - e.start}, "unmap " + hex(e.start)); !r) return fail_out(r.error());
-  }
-  auto vdso = place_vdso(t, *meta, *own);
-  if (!vdso) return fail_out(vdso.error());
-
-  // 4. The image's regions, then its pages as they arrive.
-  for (const Region& r : meta->regions) {
-    if (r.kind == RegionKind::vdso) continue;
-    if (auto m = map_region(t, *tramp, r); !m) return fail_out(m.error());
-    ++out.stats.regions;
-  }
-  PageRun run;
-  std::vector<std::byte> data;
-  for (;;) {
-    auto more = reader.next_pages(run, data);
-    if (!more) return fail_out(more.error());
-    if (!*more) break;
-    const Region& r = meta->regions[run.region];
-    if (auto w = t.write_memory(r.start + run.first * k_page_size, data); !w) return fail_out(w.error());
-    out.stats.pages += run.count;
-  }
-  out.stats.image_bytes = reader.bytes_read();
-
-  // 5. What the process set up for itself, the mm fields, the limits.
-  if (auto s = thread_state(t, *tramp, meta->core); !s) return fail_out(s.error());
-  if (auto s = mm_fields(t, *tramp, meta->core.mm); !s) return fail_out(s.error());
-  for (size_t res = 0; res < meta->core.rlimits.size(); ++res) {
-    rlimit64 l{meta->core.rlimits[res].cur, meta->core.rlimits[res].max};
-    (void)::prlimit64(pid, static_cast<__rlimit_resource>(res), &l, nullptr);  // a limit we may not raise stays ours
-  }
-
-  // 6. The trampoline goes, through the vdso's own `syscall` (same kernel:
-  //    same offset as in ours), then the registers, xsave and mask.
-  if (*vdso) {
-    t.use_trampoline(0, 0);  // the next syscall finds the instruction in the vdso, where it now is
-    auto r = call(t, SYS_munmap, {*tramp, k_page_size}, "unmap the trampoline");
-    if (!r) return fail_out(r.error());
-  } else {
-    t.use_trampoline(*tramp, 0);  // no vdso to run from: the page stays (one page, never used again)
-  }
-  user_regs_struct regs;
-  static_assert(sizeof(regs) == sizeof(meta->core.regs));
-  std::memcpy(&regs, meta->core.regs.data(), sizeof(regs));
-  regs.orig_rax = ~uint64_t{0};  // not in a syscall: rip and rax say what runs next
-  if (auto s = t.set_xstate(meta->core.xsave); !s) return fail_out(s.error());
-  if (auto s = t.set_regs(regs); !s) return fail_out(s.error());
-  if (auto s = t.set_signal_mask(meta->core.sigmask); !s) return fail_out(s.error());
+  if (auto b = rebuild(t, *meta, reader, out.stats); !b) return fail_out(b.error());
   return out;
+}
+
+}  // namespace mosix::migrate
+
+namespace mosix::migrate {
+namespace {
+
+/// The files of `t` (a deputy, stopped) made the image's: an fd on the
+/// image's path keeps its open file (shared with whoever shares it at
+/// home) at the image's offset; others are opened, or dup'ed from their
+/// share; fds the image lacks are closed; relayed stdio stays. Then its
+/// cwd and umask. Injected through the page at `page`.
+Result<void> files_into(Tracee &t, uint64_t page, const ImageMeta &m) {
+  const pid_t pid = t.pid();
+  auto fd_path = [&](int fd) {
+    std::string link = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    char buf[4096];
+    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  };
+  std::map<uint32_t, int> shared;  // share id -> the fd that has it
+  std::vector<int> keep;
+  for (const FileDesc &f : m.files) {
+    keep.push_back(f.fd);
+    if (f.kind == FdKind::relayed) continue;
+    const uint64_t fd = static_cast<uint64_t>(f.fd);
+    if (f.share_id && shared.count(f.share_id)) {
+      if (auto r = call(t, SYS_dup3, {static_cast<uint64_t>(shared[f.share_id]), fd, f.cloexec ? O_CLOEXEC : 0u},
+                        "dup3 to fd " + std::to_string(f.fd));
+          !r)
+        return tl::unexpected(r.error());
+      continue;
+    }
+    if (fd_path(f.fd) != f.path) {
+      uint32_t flags = f.flags & ~static_cast<uint32_t>(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
+      auto opened = open_in_child(t, page, f.path, static_cast<int>(flags));
+      if (!opened) return tl::unexpected(opened.error());
+      if (*opened != fd) {
+        auto d = call(t, SYS_dup3, {*opened, fd, 0}, "dup3 to fd " + std::to_string(f.fd));
+        (void)t.syscall(SYS_close, {*opened});
+        if (!d) return tl::unexpected(d.error());
+      }
+    }
+    if (f.kind == FdKind::regular)
+      if (auto r = call(t, SYS_lseek, {fd, f.offset, SEEK_SET}, "lseek " + f.path); !r)
+        return tl::unexpected(r.error());
+    if (auto r = call(t, SYS_fcntl, {fd, F_SETFD, f.cloexec ? FD_CLOEXEC : 0u}, "fcntl F_SETFD"); !r)
+      return tl::unexpected(r.error());
+    if (f.share_id) shared[f.share_id] = f.fd;
+  }
+  auto have = read_fds(pid);
+  if (!have) return tl::unexpected(have.error());
+  for (const OpenFd &o : *have)
+    if (std::find(keep.begin(), keep.end(), o.fd) == keep.end() && o.fd > 2)
+      (void)t.syscall(SYS_close, {static_cast<uint64_t>(o.fd)});
+  if (m.core.cwd.size() + 1 > k_page_size - k_tramp_data) return cannot("cwd too long");
+  std::vector<std::byte> z(m.core.cwd.size() + 1);
+  std::memcpy(z.data(), m.core.cwd.c_str(), z.size());
+  if (auto w = t.write_memory(page + k_tramp_data, z); !w) return w;
+  if (auto r = call(t, SYS_chdir, {page + k_tramp_data}, "chdir " + m.core.cwd); !r) return tl::unexpected(r.error());
+  (void)t.syscall(SYS_umask, {m.core.umask});
+  return {};
+}
+
+}  // namespace
+
+Result<RestoreStats> restore_into(Tracee &t, ImageReader &reader) {
+  auto meta = reader.begin();
+  if (!meta) return tl::unexpected(meta.error());
+  if (auto ok = check_restorable(*meta); !ok) return tl::unexpected(ok.error());
+  auto page = t.scratch();
+  if (!page) return tl::unexpected(page.error());
+  if (auto f = files_into(t, *page, *meta); !f) return tl::unexpected(f.error());
+  RestoreStats stats;
+  if (auto b = rebuild(t, *meta, reader, stats); !b) return tl::unexpected(b.error());
+  return stats;
 }
 
 }  // namespace mosix::migrate

@@ -27,17 +27,17 @@ class Tracee {
   /// Errors: ESRCH (no such process, or it exited), EPERM (not ours,
   /// another tracer, yama ptrace_scope), ETIMEDOUT (it did not stop).
   [[nodiscard]] static Result<Tracee> seize(pid_t pid, int timeout_ms = 5000);
-  Tracee(Tracee&& o) noexcept;
-  Tracee& operator=(Tracee&& o) noexcept;
-  Tracee(const Tracee&) = delete;
-  Tracee& operator=(const Tracee&) = delete;
+  Tracee(Tracee &&o) noexcept;
+  Tracee &operator=(Tracee &&o) noexcept;
+  Tracee(const Tracee &) = delete;
+  Tracee &operator=(const Tracee &) = delete;
   /// Detaches if still attached: the process carries on where it was.
   ~Tracee();
 
   pid_t pid() const { return m_pid; }
 
   [[nodiscard]] Result<user_regs_struct> regs() const;
-  [[nodiscard]] Result<void> set_regs(const user_regs_struct& r);
+  [[nodiscard]] Result<void> set_regs(const user_regs_struct &r);
   /// The XSAVE area (PTRACE_GETREGSET NT_X86_XSTATE), as many bytes as the
   /// kernel gives (the CPU's XSAVE size for the enabled features).
   [[nodiscard]] Result<std::vector<std::byte>> xstate() const;
@@ -70,6 +70,24 @@ class Tracee {
     m_syscall_insn = addr;
     m_scratch = page;
   }
+
+  /// For a deputy: the process runs on, still traced, asleep in pause()
+  /// (at the vdso's `syscall`; it needs no other memory). A signal sent to
+  /// it stops it (a signal-delivery-stop its tracer's waitpid reports);
+  /// resumed without the signal, pause() restarts. Errors: ESRCH.
+  [[nodiscard]] Result<void> resume_in_pause();
+  /// Turns off the process' rseq area (rseq(2) RSEQ_FLAG_UNREGISTER, the
+  /// area found with PTRACE_GET_RSEQ_CONFIGURATION), if it has one: the
+  /// kernel writes that area on every return to user space, and kills the
+  /// process with SIGSEGV if it is gone. Before its memory is unmapped.
+  [[nodiscard]] Result<void> unregister_rseq();
+  /// Stops a process let run by resume_in_pause() again (PTRACE_INTERRUPT),
+  /// within `timeout_ms`. Signals on their way meanwhile are held, as in
+  /// seize(). Errors: ESRCH, ETIMEDOUT.
+  [[nodiscard]] Result<void> stop(int timeout_ms = 5000);
+  /// The address of the `syscall` instruction injections use (found in
+  /// the vdso on first use).
+  [[nodiscard]] Result<uint64_t> syscall_insn();
 
   /// Lets the process go: signals that arrived while it was held are
   /// delivered. Errors only if it vanished (ESRCH).

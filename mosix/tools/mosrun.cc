@@ -6,18 +6,26 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
-#include "mosix/mosixd/cli.h"
 #include "mosix/migrate/checkpoint.h"
+#include "mosix/migrate/deputy.h"
+#include "mosix/mosixd/cli.h"
+#include "mosix/mosixd/config.h"
+#include "mosix/mosixd/local_proto.h"
+#include "mosix/mosixd/local_socket.h"
 
 namespace mosix::tools {
 namespace {
@@ -38,20 +46,31 @@ int exit_status(int st) { return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSI
 
 }  // namespace
 
-MosrunOptions parse_mosrun_cli(int argc, char** argv) {
-  CLI::App app{"Run a command as a migratable MOSIX process, with checkpoints; or recover one.\n"
-               "  mosrun [-C FILE [-A MINUTES]] command [args...]\n"
-               "  mosrun -R FILE [-C FILE [-A MINUTES]]\n"
-               "`migrate PID checkpoint` asks for a checkpoint now. Exit status: the process's.",
-               "mosrun"};
+MosrunOptions parse_mosrun_cli(int argc, char **argv) {
+  CLI::App app{
+      "Run a command as a migratable MOSIX process, with checkpoints; "
+      "or recover one.\n"
+      "  mosrun [-C FILE [-A MINUTES]] command [args...]\n"
+      "  mosrun -R FILE [-C FILE [-A MINUTES]]\n"
+      "`migrate PID NODE|home|checkpoint` moves or checkpoints it. "
+      "Exit status: the process's.",
+      "mosrun"};
   MosrunOptions o;
+  o.socket = mosixd::k_default_socket_path;
   app.add_option("-C", o.checkpoint, "checkpoint file base: checkpoints go to FILE.1, FILE.2, ...");
   app.add_option("-A", o.every_minutes, "a checkpoint every MINUTES (needs -C)")->check(CLI::Range(1, 1'000'000));
   app.add_option("-R", o.recover, "recover the process in this checkpoint file and continue it");
+  app.add_option("--socket", o.socket,
+                 "the local mosixd's socket: node numbers, and the key that "
+                 "lets the process into "
+                 "another node")
+      ->capture_default_str();
   // The command and its arguments: everything from the first word that is
   // not one of ours, options included (`mosrun -C f gzip -c x`).
   app.prefix_command();
-  app.footer("command [args...]: the command to run and its arguments, passed on as they are");
+  app.footer(
+      "command [args...]: the command to run and its arguments, passed "
+      "on as they are");
   mosixd::parse_command_line(app, argc, argv);
   o.command = app.remaining();
   if (o.every_minutes && o.checkpoint.empty()) throw mrc::Fatal("-A needs -C FILE");
@@ -60,7 +79,105 @@ MosrunOptions parse_mosrun_cli(int argc, char** argv) {
   return o;
 }
 
-int run_mosrun(const MosrunOptions& o) {
+namespace {
+
+/// The abstract unix socket on which the mosrun running `pid` takes
+/// requests from migrate ("\0mosix-mosrun-PID": nothing to clean up).
+sockaddr_un control_address(pid_t pid, socklen_t &len) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::string name = "mosix-mosrun-" + std::to_string(pid);
+  std::memcpy(a.sun_path + 1, name.data(), name.size());
+  len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  return a;
+}
+
+std::vector<std::byte> from_hex(const std::string &h) {
+  std::vector<std::byte> out;
+  for (size_t i = 0; i + 1 < h.size(); i += 2)
+    out.push_back(static_cast<std::byte>(std::stoi(h.substr(i, 2), nullptr, 16)));
+  return out;
+}
+
+/// One mosrun: its process, its checkpoints, and - while the process runs
+/// elsewhere - its deputy.
+struct Mosrun {
+  const MosrunOptions &o;
+  pid_t pid = -1;
+  int taken = 0;  // checkpoints written: the next is FILE.(taken+1)
+  std::optional<migrate::Deputy> away;
+
+  /// A checkpoint now: "" or why not.
+  std::string checkpoint() {
+    if (o.checkpoint.empty()) return "no checkpoint file: mosrun was started without -C FILE";
+    if (away) return "the process runs at " + away->where() + ": bring it home first (migrate PID home)";
+    std::string path = o.checkpoint + "." + std::to_string(taken + 1);
+    auto s = migrate::checkpoint_to_file(pid, path);
+    if (!s) return "checkpoint " + path + " failed: " + s.error().message;
+    ++taken;
+    return "";
+  }
+
+  /// Where NODE is: "a.b.c.d:port", or a node number the local mosixd knows.
+  mrc::Result<std::string> resolve(const std::string &node) {
+    if (node.find('.') != std::string::npos) return node;
+    if (node.empty() || node.find_first_not_of("0123456789") != std::string::npos)
+      return mrc::fail(EINVAL, "'" + node + "' is not a node number, an a.b.c.d:port, home, checkpoint");
+    auto reply = mosixd::query(o.socket, mosixd::make_request("nodes"), std::chrono::seconds(5));
+    if (!reply) return tl::unexpected(reply.error());
+    auto nodes = mosixd::decode_nodes(*reply);
+    if (!nodes) return tl::unexpected(nodes.error());
+    for (const auto &n : *nodes)
+      if (std::to_string(n.id) == node) return n.address;
+    return mrc::fail(ENOENT, "node " + node + " is not known to the mosixd on " + o.socket);
+  }
+
+  /// The local mosixd signs the destination's hello with the cluster key.
+  migrate::Signer signer() {
+    return [this](std::span<const std::byte> nonce) -> mrc::Result<std::array<std::byte, 32>> {
+      static const char *digits = "0123456789abcdef";
+      std::string hex;
+      for (std::byte b : nonce) {
+        hex += digits[static_cast<unsigned>(b) >> 4];
+        hex += digits[static_cast<unsigned>(b) & 15];
+      }
+      auto reply = mosixd::query(o.socket, {{"op", "sign"}, {"nonce", hex}}, std::chrono::seconds(5));
+      if (!reply) return tl::unexpected(reply.error());
+      if (auto c = mosixd::check_reply(*reply); !c) return tl::unexpected(c.error());
+      auto tag = from_hex(reply->value("tag", std::string()));
+      std::array<std::byte, 32> out{};
+      if (tag.size() != out.size()) return mrc::fail(EPROTO, "mosixd gave no signature");
+      std::copy(tag.begin(), tag.end(), out.begin());
+      return out;
+    };
+  }
+
+  /// A request from migrate: "" (done) or why not. Sets `ended` if the
+  /// process ended on its way home.
+  std::string handle(const std::string &req, std::optional<int> &ended) {
+    if (req == "checkpoint") return checkpoint();
+    if (req == "freeze" || req == "continue") return "'" + req + "' is not in this version";
+    if (req == "home") {
+      if (!away) return "the process is home already";
+      auto r = away->go_home();
+      if (!r) return r.error().message;
+      if (*r) ended = **r;
+      away.reset();
+      return "";
+    }
+    if (away) return "the process runs at " + away->where() + ": bring it home first (migrate PID home)";
+    auto where = resolve(req);
+    if (!where) return where.error().message;
+    auto d = migrate::Deputy::migrate(pid, *where, signer());
+    if (!d) return "cannot migrate to " + *where + ": " + d.error().message;
+    away.emplace(std::move(*d));
+    return "";
+  }
+};
+
+}  // namespace
+
+int run_mosrun(const MosrunOptions &o) {
   // Our signals arrive on a signalfd; the process gets the default mask.
   sigset_t set;
   sigemptyset(&set);
@@ -69,127 +186,169 @@ int run_mosrun(const MosrunOptions& o) {
   for (int s : k_forwarded) sigaddset(&set, s);
   sigset_t old;
   sigprocmask(SIG_BLOCK, &set, &old);
+  ::signal(SIGPIPE, SIG_IGN);
   int sfd = ::signalfd(-1, &set, SFD_CLOEXEC);
   if (sfd < 0) {
     std::fprintf(stderr, "mosrun: signalfd: %s\n", std::strerror(errno));
     return k_exit_fatal;
   }
 
-  pid_t pid = -1;
+  Mosrun m{o};
   if (!o.recover.empty()) {
     auto r = migrate::recover_from_file(o.recover);
     if (!r) {
       std::fprintf(stderr, "mosrun: cannot recover %s: %s\n", o.recover.c_str(), r.error().message.c_str());
       return k_exit_fatal;
     }
-    pid = *r;
+    m.pid = *r;
   } else {
-    pid = ::fork();
-    if (pid < 0) {
+    m.pid = ::fork();
+    if (m.pid < 0) {
       std::fprintf(stderr, "mosrun: fork: %s\n", std::strerror(errno));
       return k_exit_fatal;
     }
-    if (pid == 0) {
+    if (m.pid == 0) {
       ::close(sfd);
       sigprocmask(SIG_SETMASK, &old, nullptr);
-      std::vector<char*> argv;
-      for (const std::string& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
+      ::signal(SIGPIPE, SIG_DFL);
+      std::vector<char *> argv;
+      for (const std::string &a : o.command) argv.push_back(const_cast<char *>(a.c_str()));
       argv.push_back(nullptr);
       ::execvp(argv[0], argv.data());
       std::fprintf(stderr, "mosrun: %s: %s\n", argv[0], std::strerror(errno));
       ::_exit(errno == ENOENT ? 127 : 126);
     }
   }
+  const pid_t pid = m.pid;
 
-  int taken = 0;  // checkpoints written: the next is FILE.(taken+1)
-  auto checkpoint = [&] {
-    if (o.checkpoint.empty()) {
-      std::fprintf(stderr, "mosrun: a checkpoint was asked for, but no -C FILE was given\n");
-      return;
-    }
-    std::string path = o.checkpoint + "." + std::to_string(taken + 1);
-    auto s = migrate::checkpoint_to_file(pid, path);
-    if (!s) {
-      std::fprintf(stderr, "mosrun: checkpoint %s failed: %s\n", path.c_str(), s.error().message.c_str());
-      return;
-    }
-    ++taken;
-  };
+  // migrate's requests: the control socket of this process.
+  mrc::UniqueFd ctl(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  socklen_t alen = 0;
+  sockaddr_un addr = control_address(pid, alen);
+  if (!ctl || ::bind(ctl.get(), reinterpret_cast<const sockaddr *>(&addr), alen) != 0 || ::listen(ctl.get(), 4) != 0)
+    std::fprintf(stderr, "mosrun: no control socket (migrate cannot reach process %d): %s\n", static_cast<int>(pid),
+                 std::strerror(errno));
+
+  auto reap = [&](int st) { return exit_status(st); };
   const int64_t period_ms = int64_t{o.every_minutes} * 60'000;
   int64_t next = period_ms ? now_ms() + period_ms : -1;
   for (;;) {
     int timeout = next < 0 ? -1 : static_cast<int>(std::max<int64_t>(0, next - now_ms()));
-    pollfd p{sfd, POLLIN, 0};
-    int n = ::poll(&p, 1, timeout);
+    std::vector<pollfd> fds = {{sfd, POLLIN, 0}, {ctl.get(), POLLIN, 0}};
+    if (m.away) {
+      fds.push_back({m.away->link(), POLLIN, 0});
+      if (m.away->stdin_fd() >= 0) fds.push_back({m.away->stdin_fd(), POLLIN, 0});
+    }
+    int n = ::poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) {
       std::fprintf(stderr, "mosrun: poll: %s\n", std::strerror(errno));
       ::kill(pid, SIGKILL);
     }
     if (n == 0) {
-      checkpoint();
+      if (auto why = m.checkpoint(); !why.empty()) std::fprintf(stderr, "mosrun: %s\n", why.c_str());
       next = now_ms() + period_ms;
       continue;
     }
+    std::optional<int> ended;  // the process's wait status, once it ended (there or here)
+    if (m.away && fds.size() > 2 && fds[2].revents) {
+      auto r = m.away->on_link();
+      if (!r) std::fprintf(stderr, "mosrun: %s\n", r.error().message.c_str());
+      if (!r || *r) {
+        m.away.reset();
+        int st = 0;
+        ::waitpid(pid, &st, __WALL);  // the deputy, ended as the process did
+        return reap(st);
+      }
+    }
+    if (m.away && fds.size() > 3 && fds[3].revents)
+      if (auto r = m.away->on_stdin(); !r) std::fprintf(stderr, "mosrun: stdin: %s\n", r.error().message.c_str());
+    if (fds[1].revents & POLLIN) {
+      mrc::UniqueFd c(::accept4(ctl.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      char buf[512];
+      ssize_t got = c ? ::recv(c.get(), buf, sizeof buf - 1, 0) : -1;
+      if (got > 0) {
+        std::string req(buf, static_cast<size_t>(got));
+        while (!req.empty() && (req.back() == '\n' || req.back() == '\r')) req.pop_back();
+        std::string why = m.handle(req, ended);
+        std::string reply = why.empty() ? "ok\n" : "error: " + why + "\n";
+        (void)!::send(c.get(), reply.data(), reply.size(), MSG_NOSIGNAL);
+        if (ended) {
+          int st = 0;
+          ::waitpid(pid, &st, __WALL);
+          return reap(st);
+        }
+      }
+    }
+    if (!(fds[0].revents & POLLIN)) continue;
     signalfd_siginfo si{};
     if (::read(sfd, &si, sizeof(si)) != sizeof(si)) continue;
     if (static_cast<int>(si.ssi_signo) == k_checkpoint_signal) {
-      checkpoint();
+      if (auto why = m.checkpoint(); !why.empty()) std::fprintf(stderr, "mosrun: %s\n", why.c_str());
     } else if (si.ssi_signo == SIGCHLD) {
       int st = 0;
-      pid_t w = ::waitpid(pid, &st, WNOHANG);
-      if (w == pid && (WIFEXITED(st) || WIFSIGNALED(st))) return exit_status(st);
+      pid_t w;
+      while ((w = ::waitpid(pid, &st, WNOHANG | __WALL)) == pid) {
+        if (m.away) {
+          auto gone = m.away->on_wait(st);
+          if (gone && !*gone) continue;
+          m.away.reset();
+        }
+        if (WIFEXITED(st) || WIFSIGNALED(st)) return reap(st);
+      }
     } else {
       ::kill(pid, static_cast<int>(si.ssi_signo));
     }
   }
 }
 
-MigrateOptions parse_migrate_cli(int argc, char** argv) {
-  CLI::App app{"Move a MOSIX process, or checkpoint it.\n"
-               "  migrate PID checkpoint   a checkpoint now, to its mosrun -C FILE (the process runs on)",
-               "migrate"};
+MigrateOptions parse_migrate_cli(int argc, char **argv) {
+  CLI::App app{
+      "Move a MOSIX process, or checkpoint it.\n"
+      "  migrate PID NODE         move it to node NODE (its number, "
+      "or a.b.c.d:port)\n"
+      "  migrate PID home         bring it back to its home node\n"
+      "  migrate PID checkpoint   a checkpoint now, to its mosrun -C "
+      "FILE (the process runs on)\n"
+      "The process must run under mosrun. Exit status 0 once done; 1 "
+      "and the reason if not.",
+      "migrate"};
   MigrateOptions o;
   app.add_option("pid", o.pid, "the process")->required()->check(CLI::PositiveNumber);
-  app.add_option("where", o.where, "checkpoint (a node, home, freeze and continue come with live migration)")
-      ->required();
+  app.add_option("where", o.where, "a node number or a.b.c.d:port, home, checkpoint")->required();
   mosixd::parse_command_line(app, argc, argv);
   return o;
 }
 
-int run_migrate(const MigrateOptions& o) {
-  if (o.where != "checkpoint") {
-    std::fprintf(stderr, "migrate: '%s': only 'checkpoint' is available in this version (moving to a node, home, "
-                 "freeze and continue are not)\n", o.where.c_str());
-    return k_exit_fatal;
+int run_migrate(const MigrateOptions &o) {
+  mrc::UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  socklen_t len = 0;
+  sockaddr_un a = control_address(o.pid, len);
+  if (!s || ::connect(s.get(), reinterpret_cast<const sockaddr *>(&a), len) != 0) {
+    if (::kill(o.pid, 0) != 0 && errno == ESRCH)
+      std::fprintf(stderr, "migrate: no process %d\n", static_cast<int>(o.pid));
+    else
+      std::fprintf(stderr,
+                   "migrate: process %d does not run under mosrun (no mosrun "
+                   "answers for it)\n",
+                   static_cast<int>(o.pid));
+    return 1;
   }
-  // The process's parent must be the mosrun that runs it: it takes the
-  // checkpoint (it knows the file) and the process runs on.
-  std::ifstream stat("/proc/" + std::to_string(o.pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) {
-    std::fprintf(stderr, "migrate: no process %d\n", static_cast<int>(o.pid));
-    return k_exit_fatal;
+  std::string req = o.where + "\n";
+  if (::send(s.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    std::fprintf(stderr, "migrate: cannot reach mosrun: %s\n", std::strerror(errno));
+    return 1;
   }
-  size_t close = line.rfind(')');
-  pid_t ppid = 0;
-  char state = 0;
-  if (close == std::string::npos || std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) != 2) {
-    std::fprintf(stderr, "migrate: cannot read /proc/%d/stat\n", static_cast<int>(o.pid));
-    return k_exit_fatal;
-  }
-  std::ifstream comm("/proc/" + std::to_string(ppid) + "/comm");
-  std::string parent;
-  std::getline(comm, parent);
-  if (parent != "mosrun") {
-    std::fprintf(stderr, "migrate: process %d was not started by mosrun (its parent is %s)\n",
-                 static_cast<int>(o.pid), parent.empty() ? "gone" : parent.c_str());
-    return k_exit_fatal;
-  }
-  if (::kill(ppid, k_checkpoint_signal) != 0) {
-    std::fprintf(stderr, "migrate: cannot reach mosrun %d: %s\n", static_cast<int>(ppid), std::strerror(errno));
-    return k_exit_fatal;
-  }
-  return 0;
+  std::string reply;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(s.get(), buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
+  while (!reply.empty() && reply.back() == '\n') reply.pop_back();
+  if (reply == "ok") return 0;
+  std::fprintf(stderr, "migrate: %s\n",
+               reply.rfind("error: ", 0) == 0 ? reply.c_str() + 7
+               : reply.empty()                ? "mosrun ended without an answer"
+                                              : reply.c_str());
+  return 1;
 }
 
 }  // namespace mosix::tools

@@ -190,6 +190,7 @@ class MosixCluster:
         self.net = self._free_net()
         self.bridge = "mxb" + self.id
         self.nodes = {}
+        self.daemon_args = []  # more mosixd options (["-v"]: its info lines in the node's log)
         _run(["ip", "link", "add", self.bridge, "type", "bridge"])
         _run(["ip", "addr", "add", self.net + ".254/24", "dev", self.bridge])
         _run(["ip", "link", "set", self.bridge, "up"])
@@ -247,7 +248,7 @@ class MosixCluster:
         """Starts n's mosixd and waits until its socket answers."""
         logf = open(n.log, "ab")
         n.proc = subprocess.Popen(
-            ["ip", "netns", "exec", n.ns, str(self.bin("mosixd")), "-f", "--config", str(n.config)],
+            ["ip", "netns", "exec", n.ns, str(self.bin("mosixd")), "-f", "--config", str(n.config)] + self.daemon_args,
             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         logf.close()
         (self.dir / ("n%d.pid" % n.id)).write_text(str(n.proc.pid))

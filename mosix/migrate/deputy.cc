@@ -1,0 +1,263 @@
+// The home end: the migration with its two-phase commit, the deputy's
+// set-up (memory released, timers off, asleep in pause()), the relay, the
+// deputy's end, and the way home (restore_into the deputy).
+#include "mosix/migrate/deputy.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "mosix/migrate/kernel_abi.h"
+#include "mosix/migrate/procfs.h"
+#include "mosix/migrate/restore.h"
+
+namespace mosix::migrate {
+namespace {
+
+using mrc::fail;
+using mrc::UniqueFd;
+
+/// How long the destination may take to say the process runs, once
+/// committed, ms.
+constexpr int k_running_ms = 30'000;
+/// Bytes of our stdin passed on per frame.
+constexpr size_t k_in_piece = 64 * 1024;
+
+/// A copy of the deputy's fd `fd` (pidfd_getfd: the same open file).
+UniqueFd copy_fd(int pidfd, int fd) { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0))); }
+
+}  // namespace
+
+mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string &address, const Signer &sign, const DeputyOptions &o) {
+  auto log = mrc::logger("deputy");
+  if (auto m = check_movable(pid); !m) return tl::unexpected(m.error());
+  auto fd = connect_tcp(address, o.connect_ms);
+  if (!fd) return tl::unexpected(fd.error());
+  UniqueFd link(*fd);
+  if (auto h = connect_handshake(link.get(), sign, o.connect_ms); !h) return tl::unexpected(h.error());
+  auto t = Tracee::seize(pid);
+  if (!t) return tl::unexpected(t.error());
+  Deputy d(std::move(*t), std::move(link), address);
+
+  // The image, streamed as it is taken; the destination restores while
+  // the bytes arrive. Any failure from here to "running": ~Deputy lets
+  // the original go on where it was.
+  ImageFrameSink sink(d.link());
+  ImageWriter w([&](std::span<const std::byte> b) { return sink.write(b); }, o.zstd_level);
+  auto stats = dump(d.m_tracee, w);
+  if (!stats) {
+    (void)send_text(d.link(), FrameType::error, stats.error().message);
+    return tl::unexpected(stats.error());
+  }
+  d.m_stats = *stats;
+  if (auto e = sink.end(); !e) return tl::unexpected(e.error());
+  auto ready = recv_frame(d.link(), o.transfer_ms);
+  if (!ready) return tl::unexpected(ready.error());
+  if (ready->type == FrameType::error) return fail(ECONNABORTED, address + " could not take it: " + ready->text());
+  if (ready->type != FrameType::ready) return fail(EPROTO, address + ": no ready after the image");
+
+  // The deputy's relayed stdio, copied before we commit (a failure here
+  // still leaves the process where it was).
+  auto meta_fds = read_fds(pid);
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd || !meta_fds) return mrc::fail_errno("pidfd_open");
+  for (const OpenFd &f : *meta_fds) {
+    bool special = f.target.rfind("pipe:", 0) == 0 || f.target.rfind("socket:", 0) == 0 ||
+                   f.target.rfind("/dev/pts/", 0) == 0 || f.target.rfind("/dev/tty", 0) == 0;
+    if (f.fd > 2 || !special) continue;
+    UniqueFd c = copy_fd(pidfd.get(), f.fd);
+    if (!c) return mrc::fail_errno("pidfd_getfd " + std::to_string(f.fd));
+    (f.fd == 0 ? d.m_in : f.fd == 1 ? d.m_out : d.m_err) = std::move(c);
+  }
+  if (d.m_in) mrc::set_nonblocking(d.m_in.get(), true);
+
+  // Phase two: commit, and the destination's word that it runs.
+  if (auto c = send_frame(d.link(), FrameType::commit); !c) return tl::unexpected(c.error());
+  auto running = recv_frame(d.link(), k_running_ms);
+  if (!running) return tl::unexpected(running.error());
+  if (running->type != FrameType::running) return fail(EPROTO, address + ": no word that the process runs");
+  auto there = frame_u32(*running);
+  if (!there) return tl::unexpected(there.error());
+  if (auto b = d.become_deputy(); !b)
+    log->warn("deputy {}: {} (the process runs at {})", pid, b.error().message, address);
+  log->info("process {} runs at {} as {} ({} bytes moved)", pid, address, *there, stats->image_bytes);
+  return d;
+}
+
+mrc::Result<void> Deputy::become_deputy() {
+  Tracee &t = m_tracee;
+  auto page = t.scratch();  // kept: syscalls that take pointers, later
+  if (!page) return tl::unexpected(page.error());
+  // Its own timers would fire here too: the process has them there.
+  for (uint64_t which : {ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF}) {
+    std::byte zero[32]{};
+    if (auto w = t.write_memory(*page, zero); !w) return w;
+    (void)t.syscall(SYS_setitimer, {which, *page, 0});
+  }
+  // Everything but the vdso (where injected syscalls run) and the scratch
+  // page (which the kernel may have merged into a neighbour): rseq first.
+  if (auto r = t.unregister_rseq(); !r) return r;
+  auto maps = read_maps(t.pid());
+  if (!maps) return tl::unexpected(maps.error());
+  auto unmap = [&](uint64_t from, uint64_t to) -> mrc::Result<void> {
+    if (from >= to) return {};
+    auto r = t.syscall(SYS_munmap, {from, to - from});
+    if (!r) return tl::unexpected(r.error());
+    if (*r < 0) return fail(static_cast<int>(-*r), "cannot release the deputy's memory at " + hex(from));
+    return {};
+  };
+  for (const MapEntry &e : *maps) {
+    if (e.path == "[vdso]" || e.path == "[vvar]" || e.path == "[vvar_vclock]" || e.path == "[vsyscall]") continue;
+    bool holds_page = *page >= e.start && *page < e.end;
+    if (auto r = unmap(e.start, holds_page ? *page : e.end); !r) return r;
+    if (holds_page)
+      if (auto r = unmap(*page + k_page_size, e.end); !r) return r;
+  }
+  return t.resume_in_pause();
+}
+
+mrc::Result<void> Deputy::write_out(const Frame &f) {
+  UniqueFd &to = f.type == FrameType::stdout_data ? m_out : m_err;
+  if (!to) return {};
+  // The reader of our stdout went away: what the process writes is lost,
+  // as it would have been (it gets no SIGPIPE from us).
+  if (auto w = mrc::write_all(to.get(), f.payload); !w) to.reset();
+  return {};
+}
+
+mrc::Result<std::optional<int>> Deputy::on_link() {
+  auto f = recv_frame(link(), -1);
+  if (!f) {
+    (void)end_like(SIGKILL);  // its node or the link is gone, and the process with it
+    return fail(f.error().code, "the process was lost with " + m_where + ": " + f.error().message);
+  }
+  switch (f->type) {
+    case FrameType::stdout_data:
+    case FrameType::stderr_data:
+      if (auto w = write_out(*f); !w) return tl::unexpected(w.error());
+      return std::nullopt;
+    case FrameType::exit: {
+      auto st = frame_u32(*f);
+      if (!st) return tl::unexpected(st.error());
+      int status = static_cast<int>(*st);
+      if (auto e = end_like(status); !e) return tl::unexpected(e.error());
+      return status;
+    }
+    default:
+      (void)end_like(SIGKILL);
+      return fail(EPROTO, m_where + " sent frame type " + std::to_string(static_cast<uint32_t>(f->type)) +
+                              (f->type == FrameType::error ? ": " + f->text() : std::string()));
+  }
+}
+
+mrc::Result<void> Deputy::on_stdin() {
+  std::vector<std::byte> buf(k_in_piece);
+  ssize_t n = ::read(m_in.get(), buf.data(), buf.size());
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return {};
+  if (n <= 0) {  // its end (or an error that ends it): the process sees EOF
+    m_in.reset();
+    return send_frame(link(), FrameType::stdin_data);
+  }
+  return send_frame(link(), FrameType::stdin_data, std::span(buf).first(static_cast<size_t>(n)));
+}
+
+mrc::Result<bool> Deputy::on_wait(int status) {
+  const pid_t p = pid();
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    m_tracee.abandon();
+    (void)send_u32(link(), FrameType::signal, SIGKILL);
+    return true;
+  }
+  if (!WIFSTOPPED(status)) return false;
+  int sig = WSTOPSIG(status);
+  if ((status >> 16) == 0)  // a signal on its way to the deputy: the process's
+    if (auto s = send_u32(link(), FrameType::signal, static_cast<uint32_t>(sig)); !s) return tl::unexpected(s.error());
+  if (::ptrace(PTRACE_CONT, p, nullptr, nullptr) != 0) return mrc::fail_errno("PTRACE_CONT deputy");
+  return false;
+}
+
+mrc::Result<void> Deputy::end_like(int status) {
+  Tracee &t = m_tracee;
+  const pid_t p = t.pid();
+  if (p <= 0) return {};
+  if (auto s = t.stop(); !s) return s;
+  auto insn = t.syscall_insn();
+  if (!insn) return tl::unexpected(insn.error());
+  auto regs = t.regs();
+  if (!regs) return tl::unexpected(regs.error());
+  regs->rip = *insn;
+  regs->orig_rax = ~uint64_t{0};
+  if (WIFSIGNALED(status)) {
+    // Killed there: killed here by the same signal, its default action.
+    int sig = WTERMSIG(status);
+    auto page = t.scratch();
+    if (!page) return tl::unexpected(page.error());
+    std::byte dfl[32]{};  // struct kernel_sigaction {SIG_DFL, 0, 0, 0}
+    if (auto w = t.write_memory(*page, dfl); !w) return w;
+    (void)t.syscall(SYS_rt_sigaction, {static_cast<uint64_t>(sig), *page, 0, 8});
+    if (auto m = t.set_signal_mask(0); !m) return m;
+    regs->rax = SYS_kill;
+    regs->rdi = static_cast<uint64_t>(p);
+    regs->rsi = static_cast<uint64_t>(sig);
+  } else {
+    regs->rax = SYS_exit_group;
+    regs->rdi = static_cast<uint64_t>(WEXITSTATUS(status));
+  }
+  if (auto s = t.set_regs(*regs); !s) return s;
+  t.abandon();  // not detach(): nothing of its is to be put back
+  if (::ptrace(PTRACE_DETACH, p, nullptr, nullptr) != 0) return mrc::fail_errno("PTRACE_DETACH deputy");
+  return {};
+}
+
+mrc::Result<std::optional<int>> Deputy::go_home() {
+  auto log = mrc::logger("deputy");
+  if (auto s = send_frame(link(), FrameType::go_home); !s) return tl::unexpected(s.error());
+  // Its last output first, then its image - or its exit, or why not.
+  Frame first;
+  for (;;) {
+    auto f = recv_frame(link(), 60'000);
+    if (!f) return tl::unexpected(f.error());
+    if (f->type == FrameType::stdout_data || f->type == FrameType::stderr_data) {
+      if (auto w = write_out(*f); !w) return tl::unexpected(w.error());
+      continue;
+    }
+    if (f->type == FrameType::exit) {
+      auto st = frame_u32(*f);
+      if (!st) return tl::unexpected(st.error());
+      if (auto e = end_like(static_cast<int>(*st)); !e) return tl::unexpected(e.error());
+      return static_cast<int>(*st);
+    }
+    if (f->type == FrameType::error) return fail(ECONNABORTED, m_where + " could not send it home: " + f->text());
+    if (f->type != FrameType::image) return fail(EPROTO, m_where + ": no image on the way home");
+    first = std::move(*f);
+    break;
+  }
+  if (auto s = m_tracee.stop(); !s) return tl::unexpected(s.error());
+  ImageFrameSource src(link(), 60'000, std::move(first.payload));
+  ImageReader reader([&](std::span<std::byte> b) { return src.read(b); });
+  auto stats = restore_into(m_tracee, reader);
+  if (!stats) {
+    // It runs on there; the deputy is made a deputy again.
+    (void)send_text(link(), FrameType::error, stats.error().message);
+    if (auto b = become_deputy(); !b) log->warn("deputy {}: {}", pid(), b.error().message);
+    return fail(stats.error().code, "cannot take it home: " + stats.error().message);
+  }
+  // Phase two, the other way: the guest is killed there, then says commit.
+  // Whatever comes (commit, or the link gone), it runs here now: the guest
+  // end kills its copy when it loses the link.
+  if (auto s = send_frame(link(), FrameType::ready); s) (void)recv_frame(link(), k_running_ms);
+  log->info("process {} is home from {} ({} bytes)", pid(), m_where, stats->image_bytes);
+  m_link.reset();
+  if (auto d = m_tracee.detach(); !d) return tl::unexpected(d.error());
+  return std::nullopt;
+}
+
+}  // namespace mosix::migrate

@@ -1,0 +1,83 @@
+// The home end of a migration (DESIGN §7, "The deputy"): the process is
+// streamed to a guest end (guest.h) over the migration link, and after the
+// two-phase commit the original stays here as its deputy - same PID, same
+// parent, its memory released, ptrace-held and asleep. Signals sent to it
+// go to the process; its stdin, stdout and stderr are relayed; when the
+// process ends there the deputy ends the same way, so the parent's wait()
+// sees the status. go_home() brings the process back into the deputy.
+// Driven by mosrun's loop (poll on link(), stdin_fd(); waitpid for the
+// deputy), from the thread that started it (ptrace's rule).
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "common/fd.h"
+#include "common/result.h"
+#include "mosix/migrate/dump.h"
+#include "mosix/migrate/link.h"
+#include "mosix/migrate/tracee.h"
+
+namespace mosix::migrate {
+
+struct DeputyOptions {
+  int zstd_level = 1;        ///< for the image's pages (0: stored)
+  int connect_ms = 10'000;   ///< the destination answers within this
+  int transfer_ms = 60'000;  ///< silence allowed while an image moves
+};
+
+class Deputy {
+ public:
+  /// Migrates `pid` (our child, running, not traced) to the guest end at
+  /// `address` ("a.b.c.d:port": a mosixd), signing the handshake with
+  /// `sign`. The two-phase commit: until the destination has the process
+  /// built and says ready, and we have its word that it runs, the original
+  /// is untouched, and any failure lets it run on here. Errors: the
+  /// process cannot move (EOPNOTSUPP, the reason), the destination refused
+  /// or failed (its words), the link (ECONNRESET, ETIMEDOUT, ...).
+  [[nodiscard]] static mrc::Result<Deputy> migrate(pid_t pid, const std::string &address, const Signer &sign,
+                                                   const DeputyOptions &o = {});
+
+  pid_t pid() const { return m_tracee.pid(); }
+  const std::string &where() const { return m_where; }
+  const DumpStats &stats() const { return m_stats; }
+  /// The link, to poll for input.
+  int link() const { return m_link.get(); }
+  /// The deputy's stdin (relayed), to poll; -1 if it is not relayed or ended.
+  int stdin_fd() const { return m_in.get(); }
+
+  /// The link is readable: one frame handled (output written, ...).
+  /// Returns the wait status once the process ended there: the deputy has
+  /// then been made to end the same way (reap it). Errors: the link broke
+  /// - the process is lost with its node; the deputy was killed (reap it).
+  [[nodiscard]] mrc::Result<std::optional<int>> on_link();
+  /// Our stdin copy is readable: what it has goes to the process.
+  [[nodiscard]] mrc::Result<void> on_stdin();
+  /// waitpid reported `status` for the deputy: a signal sent to it goes to
+  /// the process. Returns true if the deputy is gone (SIGKILL: the process
+  /// there is killed too).
+  [[nodiscard]] mrc::Result<bool> on_wait(int status);
+  /// Brings the process home into the deputy (same PID): it runs here
+  /// again and this Deputy is spent. Returns the wait status instead if it
+  /// ended there meanwhile (as on_link). Errors: it could not come (the
+  /// words of the end that failed) - it runs on there, the deputy stays.
+  [[nodiscard]] mrc::Result<std::optional<int>> go_home();
+
+ private:
+  Deputy(Tracee t, mrc::UniqueFd link, std::string where)
+      : m_tracee(std::move(t)), m_link(std::move(link)), m_where(std::move(where)) {}
+  mrc::Result<void> become_deputy();
+  mrc::Result<void> end_like(int status);
+  mrc::Result<void> write_out(const Frame &f);
+
+  Tracee m_tracee;
+  mrc::UniqueFd m_link;
+  std::string m_where;
+  DumpStats m_stats;
+  mrc::UniqueFd m_in, m_out,
+      m_err;  // the deputy's relayed stdio (pidfd_getfd copies)
+};
+
+}  // namespace mosix::migrate

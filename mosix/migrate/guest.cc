@@ -1,0 +1,258 @@
+// The guest end: restore from the link, the commit, then the relay loop
+// (poll on the link, the guest's stdout/stderr pipes, its stdin pipe and a
+// pidfd for its exit) until it exits or goes home.
+#include "mosix/migrate/guest.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "common/fd.h"
+#include "common/log.h"
+#include "mosix/migrate/dump.h"
+#include "mosix/migrate/link.h"
+#include "mosix/migrate/restore.h"
+
+namespace mosix::migrate {
+namespace {
+
+using mrc::UniqueFd;
+
+/// Bytes read from a guest's stdout or stderr per frame.
+constexpr size_t k_out_piece = 64 * 1024;
+
+struct Pipe {
+  UniqueFd read, write;
+};
+
+Result<Pipe> make_pipe() {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return mrc::fail_errno("pipe");
+  return Pipe{UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+/// One guest and its link. The stdio pipes' far ends are the guest's 0,
+/// 1 and 2 (where its image has no file of its own there).
+struct Guest {
+  int link;
+  const GuestOptions &o;
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  Pipe in, out, err;
+  std::vector<std::byte> pending_in;  // for its stdin, not yet taken by the pipe
+  bool in_eof = false;                // the home end's stdin ended: close the pipe once drained
+  std::shared_ptr<spdlog::logger> log = mrc::logger("guest");
+
+  /// The restore and the commit. On failure nothing runs here.
+  Result<void> arrive() {
+    auto i = make_pipe(), a = make_pipe(), b = make_pipe();
+    if (!i || !a || !b) return mrc::fail_errno("pipe");
+    in = std::move(*i);
+    out = std::move(*a);
+    err = std::move(*b);
+    ImageFrameSource src(link, o.transfer_ms);
+    ImageReader reader([&](std::span<std::byte> buf) { return src.read(buf); });
+    auto r = restore(reader, {in.read.get(), out.write.get(), err.write.get()});
+    if (!r) {
+      (void)send_text(link, FrameType::error, r.error().message);
+      return tl::unexpected(r.error());
+    }
+    pid = r->tracee.pid();
+    // Phase one done: everything but the release. The home end lets go of
+    // the original, or gives up (then the half-built guest dies here).
+    auto kill_it = [&](const mrc::Error &e) -> tl::unexpected<mrc::Error> {
+      r->tracee.abandon();
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, __WALL);
+      pid = -1;
+      return tl::unexpected(e);
+    };
+    if (auto s = send_frame(link, FrameType::ready); !s) return kill_it(s.error());
+    auto f = recv_frame(link, o.commit_ms);
+    if (!f) return kill_it(f.error());
+    if (f->type != FrameType::commit)
+      return kill_it(mrc::Error{ECONNABORTED, f->type == FrameType::error
+                                                  ? "the home end gave up: " + f->text()
+                                                  : std::string("no commit from the home end")});
+    if (auto s = r->release(); !s) return kill_it(s.error());
+    in.read.reset();  // the guest holds its ends now
+    out.write.reset();
+    err.write.reset();
+    mrc::set_nonblocking(in.write.get(), true);
+    pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!pidfd) return mrc::fail_errno("pidfd_open");
+    log->info("guest {} arrived: {} regions, {} pages, {} bytes", pid, r->stats.regions, r->stats.pages,
+              r->stats.image_bytes);
+    return send_u32(link, FrameType::running, static_cast<uint32_t>(pid));
+  }
+
+  /// Sends what the guest's stdout or stderr holds; false at its end.
+  Result<bool> pass_out(Pipe &p, FrameType type) {
+    std::vector<std::byte> buf(k_out_piece);
+    ssize_t n = ::read(p.read.get(), buf.data(), buf.size());
+    if (n < 0) return errno == EAGAIN || errno == EINTR ? true : false;
+    if (n == 0) {
+      p.read.reset();
+      return false;
+    }
+    if (auto s = send_frame(link, type, std::span(buf).first(static_cast<size_t>(n))); !s)
+      return tl::unexpected(s.error());
+    return true;
+  }
+
+  /// Everything the stdout and stderr pipes hold now (the guest is dead
+  /// or stopped), without waiting.
+  Result<void> drain() {
+    for (Pipe *p : {&out, &err}) {
+      if (!p->read) continue;
+      mrc::set_nonblocking(p->read.get(), true);
+      for (;;) {
+        int avail = 0;
+        auto more = pass_out(*p, p == &out ? FrameType::stdout_data : FrameType::stderr_data);
+        if (!more) return tl::unexpected(more.error());
+        if (!*more || !p->read || (::ioctl(p->read.get(), FIONREAD, &avail) == 0 && avail == 0)) break;
+      }
+    }
+    return {};
+  }
+
+  void feed_stdin() {
+    while (!pending_in.empty() && in.write) {
+      ssize_t n = ::write(in.write.get(), pending_in.data(), pending_in.size());
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      if (n < 0) {  // it closed its stdin: what it did not take is dropped, as
+                    // with a pipe
+        pending_in.clear();
+        in.write.reset();
+        return;
+      }
+      pending_in.erase(pending_in.begin(), pending_in.begin() + n);
+    }
+    if (pending_in.empty() && in_eof) in.write.reset();
+  }
+
+  /// The guest exited: what it wrote, then its status, home.
+  int exited() {
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    (void)drain();
+    log->info("guest {} ended ({})", pid,
+              WIFEXITED(st) ? "exit " + std::to_string(WEXITSTATUS(st)) : "signal " + std::to_string(WTERMSIG(st)));
+    (void)send_u32(link, FrameType::exit, static_cast<uint32_t>(st));
+    return 0;
+  }
+
+  /// The way home: frozen, its output sent, its image streamed; the home
+  /// end restores it and says ready; we then kill it here and commit. A
+  /// failure before that lets it run on here.
+  Result<bool> go_home() {
+    auto t = Tracee::seize(pid);
+    if (!t) return tl::unexpected(t.error());
+    if (auto d = drain(); !d) return tl::unexpected(d.error());
+    ImageFrameSink sink(link);
+    ImageWriter w([&](std::span<const std::byte> b) { return sink.write(b); });
+    auto stats = dump(*t, w);
+    if (!stats) {
+      (void)send_text(link, FrameType::error, stats.error().message);
+      log->warn("guest {} cannot go home: {}", pid, stats.error().message);
+      return false;  // ~Tracee lets it run on here
+    }
+    if (auto e = sink.end(); !e) return tl::unexpected(e.error());
+    auto f = recv_frame(link, o.transfer_ms);
+    if (!f) return tl::unexpected(f.error());
+    if (f->type != FrameType::ready) {
+      log->warn("guest {} stays: the home end could not take it back: {}", pid, f->text());
+      return false;
+    }
+    t->abandon();
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, __WALL);
+    if (auto s = send_frame(link, FrameType::commit); !s) return tl::unexpected(s.error());
+    log->info("guest {} went home ({} bytes)", pid, stats->image_bytes);
+    return true;
+  }
+
+  /// The relay until the guest exits or goes home. The home end gone
+  /// means its deputy is gone: the guest is killed.
+  int relay() {
+    for (;;) {
+      std::vector<pollfd> fds = {{link, POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
+      if (out.read) fds.push_back({out.read.get(), POLLIN, 0});
+      if (err.read) fds.push_back({err.read.get(), POLLIN, 0});
+      if (in.write && !pending_in.empty()) fds.push_back({in.write.get(), POLLOUT, 0});
+      if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) break;
+      for (size_t k = 2; k < fds.size(); ++k) {
+        if (!fds[k].revents) continue;
+        if (fds[k].fd == in.write.get()) {
+          feed_stdin();
+        } else {
+          Pipe &p = fds[k].fd == out.read.get() ? out : err;
+          auto more = pass_out(p, &p == &out ? FrameType::stdout_data : FrameType::stderr_data);
+          if (!more) return lost(more.error());
+        }
+      }
+      if (fds[1].revents) return exited();
+      if (fds[0].revents) {
+        auto f = recv_frame(link, o.transfer_ms);
+        if (!f) return lost(f.error());
+        switch (f->type) {
+          case FrameType::stdin_data:
+            if (f->payload.empty()) in_eof = true;
+            pending_in.insert(pending_in.end(), f->payload.begin(), f->payload.end());
+            feed_stdin();
+            break;
+          case FrameType::signal: {
+            auto sig = frame_u32(*f);
+            if (!sig || *sig < 1 || *sig > 64) return lost(mrc::Error{EPROTO, "a bad signal frame"});
+            ::kill(pid, static_cast<int>(*sig));
+            break;
+          }
+          case FrameType::go_home: {
+            auto gone = go_home();
+            if (!gone) return lost(gone.error());
+            if (*gone) return 0;
+            break;
+          }
+          default:
+            return lost(mrc::Error{EPROTO, "unexpected frame type " + std::to_string(static_cast<uint32_t>(f->type))});
+        }
+      }
+    }
+    return lost(mrc::Error{errno, "poll"});
+  }
+
+  int lost(const mrc::Error &e) {
+    log->warn("guest {}: the home end is gone ({}): killing it", pid, e.message);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, __WALL);
+    return 1;
+  }
+};
+
+}  // namespace
+
+int serve_guest(int conn, const GuestOptions &o) {
+  UniqueFd link(conn);
+  auto log = mrc::logger("guest");
+  ::signal(SIGPIPE, SIG_IGN);
+  if (auto h = accept_handshake(link.get(), o.key, o.handshake_ms); !h) {
+    log->warn("migration refused: {}", h.error().message);
+    return 1;
+  }
+  Guest g{link.get(), o};
+  if (auto a = g.arrive(); !a) {
+    log->warn("migration failed before commit: {}", a.error().message);
+    return 1;
+  }
+  return g.relay();
+}
+
+}  // namespace mosix::migrate
