@@ -36,16 +36,18 @@ UniqueFd copy_fd(int pidfd, int fd) { return UniqueFd(static_cast<int>(::syscall
 
 }  // namespace
 
-mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string &address, const Signer &sign, const DeputyOptions &o) {
+mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const Signer& sign, const DeputyOptions& o) {
   auto log = mrc::logger("deputy");
   if (auto m = check_movable(pid); !m) return tl::unexpected(m.error());
   auto fd = connect_tcp(address, o.connect_ms);
   if (!fd) return tl::unexpected(fd.error());
   UniqueFd link(*fd);
+  set_link_timeouts(link.get(), o.transfer_ms);
   if (auto h = connect_handshake(link.get(), sign, o.connect_ms); !h) return tl::unexpected(h.error());
   auto t = Tracee::seize(pid);
   if (!t) return tl::unexpected(t.error());
   Deputy d(std::move(*t), std::move(link), address);
+  d.m_transfer_ms = o.transfer_ms;
 
   // The image, streamed as it is taken; the destination restores while
   // the bytes arrive. Any failure from here to "running": ~Deputy lets
@@ -69,7 +71,7 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string &address, const
   auto meta_fds = read_fds(pid);
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
   if (!pidfd || !meta_fds) return mrc::fail_errno("pidfd_open");
-  for (const OpenFd &f : *meta_fds) {
+  for (const OpenFd& f : *meta_fds) {
     bool special = f.target.rfind("pipe:", 0) == 0 || f.target.rfind("socket:", 0) == 0 ||
                    f.target.rfind("/dev/pts/", 0) == 0 || f.target.rfind("/dev/tty", 0) == 0;
     if (f.fd > 2 || !special) continue;
@@ -93,7 +95,7 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string &address, const
 }
 
 mrc::Result<void> Deputy::become_deputy() {
-  Tracee &t = m_tracee;
+  Tracee& t = m_tracee;
   auto page = t.scratch();  // kept: syscalls that take pointers, later
   if (!page) return tl::unexpected(page.error());
   // Its own timers would fire here too: the process has them there.
@@ -114,7 +116,7 @@ mrc::Result<void> Deputy::become_deputy() {
     if (*r < 0) return fail(static_cast<int>(-*r), "cannot release the deputy's memory at " + hex(from));
     return {};
   };
-  for (const MapEntry &e : *maps) {
+  for (const MapEntry& e : *maps) {
     if (e.path == "[vdso]" || e.path == "[vvar]" || e.path == "[vvar_vclock]" || e.path == "[vsyscall]") continue;
     bool holds_page = *page >= e.start && *page < e.end;
     if (auto r = unmap(e.start, holds_page ? *page : e.end); !r) return r;
@@ -124,8 +126,8 @@ mrc::Result<void> Deputy::become_deputy() {
   return t.resume_in_pause();
 }
 
-mrc::Result<void> Deputy::write_out(const Frame &f) {
-  UniqueFd &to = f.type == FrameType::stdout_data ? m_out : m_err;
+mrc::Result<void> Deputy::write_out(const Frame& f) {
+  UniqueFd& to = f.type == FrameType::stdout_data ? m_out : m_err;
   if (!to) return {};
   // The reader of our stdout went away: what the process writes is lost,
   // as it would have been (it gets no SIGPIPE from us).
@@ -185,7 +187,7 @@ mrc::Result<bool> Deputy::on_wait(int status) {
 }
 
 mrc::Result<void> Deputy::end_like(int status) {
-  Tracee &t = m_tracee;
+  Tracee& t = m_tracee;
   const pid_t p = t.pid();
   if (p <= 0) return {};
   if (auto s = t.stop(); !s) return s;
@@ -223,7 +225,7 @@ mrc::Result<std::optional<int>> Deputy::go_home() {
   // Its last output first, then its image - or its exit, or why not.
   Frame first;
   for (;;) {
-    auto f = recv_frame(link(), 60'000);
+    auto f = recv_frame(link(), m_transfer_ms);
     if (!f) return tl::unexpected(f.error());
     if (f->type == FrameType::stdout_data || f->type == FrameType::stderr_data) {
       if (auto w = write_out(*f); !w) return tl::unexpected(w.error());
@@ -241,7 +243,7 @@ mrc::Result<std::optional<int>> Deputy::go_home() {
     break;
   }
   if (auto s = m_tracee.stop(); !s) return tl::unexpected(s.error());
-  ImageFrameSource src(link(), 60'000, std::move(first.payload));
+  ImageFrameSource src(link(), m_transfer_ms, std::move(first.payload));
   ImageReader reader([&](std::span<std::byte> b) { return src.read(b); });
   auto stats = restore_into(m_tracee, reader);
   if (!stats) {

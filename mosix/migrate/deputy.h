@@ -37,12 +37,12 @@ class Deputy {
   /// is untouched, and any failure lets it run on here. Errors: the
   /// process cannot move (EOPNOTSUPP, the reason), the destination refused
   /// or failed (its words), the link (ECONNRESET, ETIMEDOUT, ...).
-  [[nodiscard]] static mrc::Result<Deputy> migrate(pid_t pid, const std::string &address, const Signer &sign,
-                                                   const DeputyOptions &o = {});
+  [[nodiscard]] static mrc::Result<Deputy> migrate(pid_t pid, const std::string& address, const Signer& sign,
+                                                   const DeputyOptions& o = {});
 
   pid_t pid() const { return m_tracee.pid(); }
-  const std::string &where() const { return m_where; }
-  const DumpStats &stats() const { return m_stats; }
+  const std::string& where() const { return m_where; }
+  const DumpStats& stats() const { return m_stats; }
   /// The link, to poll for input.
   int link() const { return m_link.get(); }
   /// The deputy's stdin (relayed), to poll; -1 if it is not relayed or ended.
@@ -70,12 +70,13 @@ class Deputy {
       : m_tracee(std::move(t)), m_link(std::move(link)), m_where(std::move(where)) {}
   mrc::Result<void> become_deputy();
   mrc::Result<void> end_like(int status);
-  mrc::Result<void> write_out(const Frame &f);
+  mrc::Result<void> write_out(const Frame& f);
 
   Tracee m_tracee;
   mrc::UniqueFd m_link;
   std::string m_where;
   DumpStats m_stats;
+  int m_transfer_ms = 60'000;
   mrc::UniqueFd m_in, m_out,
       m_err;  // the deputy's relayed stdio (pidfd_getfd copies)
 };

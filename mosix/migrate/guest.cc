@@ -43,7 +43,7 @@ Result<Pipe> make_pipe() {
 /// 1 and 2 (where its image has no file of its own there).
 struct Guest {
   int link;
-  const GuestOptions &o;
+  const GuestOptions& o;
   pid_t pid = -1;
   UniqueFd pidfd;
   Pipe in, out, err;
@@ -68,7 +68,7 @@ struct Guest {
     pid = r->tracee.pid();
     // Phase one done: everything but the release. The home end lets go of
     // the original, or gives up (then the half-built guest dies here).
-    auto kill_it = [&](const mrc::Error &e) -> tl::unexpected<mrc::Error> {
+    auto kill_it = [&](const mrc::Error& e) -> tl::unexpected<mrc::Error> {
       r->tracee.abandon();
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, __WALL);
@@ -95,7 +95,7 @@ struct Guest {
   }
 
   /// Sends what the guest's stdout or stderr holds; false at its end.
-  Result<bool> pass_out(Pipe &p, FrameType type) {
+  Result<bool> pass_out(Pipe& p, FrameType type) {
     std::vector<std::byte> buf(k_out_piece);
     ssize_t n = ::read(p.read.get(), buf.data(), buf.size());
     if (n < 0) return errno == EAGAIN || errno == EINTR ? true : false;
@@ -111,7 +111,7 @@ struct Guest {
   /// Everything the stdout and stderr pipes hold now (the guest is dead
   /// or stopped), without waiting.
   Result<void> drain() {
-    for (Pipe *p : {&out, &err}) {
+    for (Pipe* p : {&out, &err}) {
       if (!p->read) continue;
       mrc::set_nonblocking(p->read.get(), true);
       for (;;) {
@@ -194,7 +194,7 @@ struct Guest {
         if (fds[k].fd == in.write.get()) {
           feed_stdin();
         } else {
-          Pipe &p = fds[k].fd == out.read.get() ? out : err;
+          Pipe& p = fds[k].fd == out.read.get() ? out : err;
           auto more = pass_out(p, &p == &out ? FrameType::stdout_data : FrameType::stderr_data);
           if (!more) return lost(more.error());
         }
@@ -229,7 +229,7 @@ struct Guest {
     return lost(mrc::Error{errno, "poll"});
   }
 
-  int lost(const mrc::Error &e) {
+  int lost(const mrc::Error& e) {
     log->warn("guest {}: the home end is gone ({}): killing it", pid, e.message);
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, __WALL);
@@ -239,10 +239,11 @@ struct Guest {
 
 }  // namespace
 
-int serve_guest(int conn, const GuestOptions &o) {
+int serve_guest(int conn, const GuestOptions& o) {
   UniqueFd link(conn);
   auto log = mrc::logger("guest");
   ::signal(SIGPIPE, SIG_IGN);
+  set_link_timeouts(link.get(), o.transfer_ms);
   if (auto h = accept_handshake(link.get(), o.key, o.handshake_ms); !h) {
     log->warn("migration refused: {}", h.error().message);
     return 1;

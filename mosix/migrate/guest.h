@@ -23,6 +23,6 @@ struct GuestOptions {
 /// went home) or went home; 1 when the migration failed before commit
 /// (nothing ran here) or the home end vanished (the guest is killed: its
 /// deputy, and so its files and terminal, are gone). Logs each outcome.
-int serve_guest(int conn, const GuestOptions &o);
+int serve_guest(int conn, const GuestOptions& o);
 
 }  // namespace mosix::migrate

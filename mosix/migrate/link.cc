@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,7 +57,7 @@ mrc::Result<void> read_all(int fd, std::span<std::byte> out, int timeout_ms) {
 }
 
 std::span<const std::byte> bytes(std::string_view s) {
-  return {reinterpret_cast<const std::byte *>(s.data()), s.size()};
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
 }
 
 }  // namespace
@@ -93,7 +94,7 @@ mrc::Result<Frame> recv_frame(int fd, int timeout_ms) {
   return f;
 }
 
-mrc::Result<uint32_t> frame_u32(const Frame &f) {
+mrc::Result<uint32_t> frame_u32(const Frame& f) {
   if (f.payload.size() != 4)
     return fail(EPROTO, "the link: frame type " + std::to_string(static_cast<uint32_t>(f.type)) + " of " +
                             std::to_string(f.payload.size()) + " bytes, not 4");
@@ -128,15 +129,14 @@ mrc::Result<void> accept_handshake(int fd, std::string_view key, int timeout_ms)
   return {};
 }
 
-mrc::Result<void> connect_handshake(int fd, const Signer &sign, int timeout_ms) {
+mrc::Result<void> connect_handshake(int fd, const Signer& sign, int timeout_ms) {
   auto f = recv_frame(fd, timeout_ms);
   if (!f) return tl::unexpected(f.error());
   if (f->type == FrameType::error) return fail(ECONNREFUSED, "the destination refused: " + f->text());
   if (f->type != FrameType::hello || f->payload.size() != k_hello_text.size() + k_nonce_bytes ||
       std::memcmp(f->payload.data(), k_hello_text.data(), k_hello_text.size()) != 0)
-    return fail(EPROTO,
-                "the destination is not a MOSIX migration endpoint (or "
-                "another version)");
+    return fail(EPROTO, "the destination is not a MOSIX migration endpoint (or "
+                        "another version)");
   auto tag = sign(std::span(f->payload).subspan(k_hello_text.size()));
   if (!tag) return tl::unexpected(tag.error());
   return send_frame(fd, FrameType::auth, *tag);
@@ -181,7 +181,20 @@ mrc::Result<void> ImageFrameSink::end() {
   return send_frame(m_fd, FrameType::image);
 }
 
-mrc::Result<int> connect_tcp(const std::string &address, int timeout_ms) {
+void set_link_timeouts(int fd, int timeout_ms) {
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  unsigned user = static_cast<unsigned>(timeout_ms);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user, sizeof user);
+  int on = 1, probes = 3;
+  int idle = std::max(1, timeout_ms / 1000 / 2), every = std::max(1, timeout_ms / 1000 / 6);
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &every, sizeof every);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+}
+
+mrc::Result<int> connect_tcp(const std::string& address, int timeout_ms) {
   auto a = gossip::parse_address(address);
   if (!a) return tl::unexpected(a.error());
   mrc::UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -190,7 +203,7 @@ mrc::Result<int> connect_tcp(const std::string &address, int timeout_ms) {
   sa.sin_family = AF_INET;
   sa.sin_port = htons(a->port);
   sa.sin_addr.s_addr = htonl(a->ip);
-  if (::connect(s.get(), reinterpret_cast<const sockaddr *>(&sa), sizeof sa) != 0) {
+  if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
     if (errno != EINPROGRESS) return mrc::fail_errno("connect to " + address);
     pollfd p{s.get(), POLLOUT, 0};
     int n;

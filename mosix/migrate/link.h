@@ -47,7 +47,7 @@ inline constexpr std::string_view k_hello_text = "MOSIX-MIGRATE 1\n";
 struct Frame {
   FrameType type = FrameType::error;
   std::vector<std::byte> payload;
-  std::string text() const { return {reinterpret_cast<const char *>(payload.data()), payload.size()}; }
+  std::string text() const { return {reinterpret_cast<const char*>(payload.data()), payload.size()}; }
 };
 
 /// Writes one frame (8-byte header: u32 type, u32 length, little-endian;
@@ -63,7 +63,7 @@ struct Frame {
 
 /// The u32 a signal/exit/running frame carries. Errors: EPROTO if the
 /// payload is not 4 bytes.
-[[nodiscard]] mrc::Result<uint32_t> frame_u32(const Frame &f);
+[[nodiscard]] mrc::Result<uint32_t> frame_u32(const Frame& f);
 
 /// The guest end's half of the handshake: sends the hello with a fresh
 /// nonce, checks the home end's auth against `key`. Errors: EACCES
@@ -74,7 +74,7 @@ struct Frame {
 /// nonce). `sign` computes it (mosixd holds the key; mosrun asks it over
 /// the local socket). Errors: EPROTO for a malformed hello, the link's.
 using Signer = std::function<mrc::Result<std::array<std::byte, 32>>(std::span<const std::byte> nonce)>;
-[[nodiscard]] mrc::Result<void> connect_handshake(int fd, const Signer &sign, int timeout_ms);
+[[nodiscard]] mrc::Result<void> connect_handshake(int fd, const Signer& sign, int timeout_ms);
 
 /// HMAC-SHA256(key, k_hello_text || nonce): the auth both ends compute.
 [[nodiscard]] mrc::Result<std::array<std::byte, 32>> auth_tag(std::string_view key, std::span<const std::byte> nonce);
@@ -111,8 +111,14 @@ class ImageFrameSink {
   std::vector<std::byte> m_buf;
 };
 
+/// Bounds how long the link may be silent: a send that cannot go on for
+/// `timeout_ms` fails (SO_SNDTIMEO, TCP_USER_TIMEOUT), and keepalive
+/// probes find a peer that vanished while the link was idle (a deputy
+/// waiting for its process's output) within about the same time.
+void set_link_timeouts(int fd, int timeout_ms);
+
 /// A TCP connection to "a.b.c.d:port" (TCP_NODELAY, CLOEXEC), within
 /// `timeout_ms`. Errors: EINVAL for a bad address, the connect's errno.
-[[nodiscard]] mrc::Result<int> connect_tcp(const std::string &address, int timeout_ms);
+[[nodiscard]] mrc::Result<int> connect_tcp(const std::string& address, int timeout_ms);
 
 }  // namespace mosix::migrate

@@ -37,14 +37,14 @@ using mrc::fail;
 /// `syscall` instruction is at 0.
 constexpr uint64_t k_tramp_data = 64;
 
-tl::unexpected<mrc::Error> cannot(const std::string &why) { return fail(ENOEXEC, "cannot restore: " + why); }
+tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC, "cannot restore: " + why); }
 
 /// The child between fork and seize: the image's files at their numbers
 /// (stdio, which the deputy relays, stays ours), its cwd and umask; then
 /// it closes `ready` and waits to be taken over. On failure it writes
 /// the cause to `ready` and exits.
-[[noreturn]] void child_main(const ImageMeta &m, int ready, const std::array<int, 3> &stdio) {
-  auto die = [&](const char *what, const std::string &path) {
+[[noreturn]] void child_main(const ImageMeta& m, int ready, const std::array<int, 3>& stdio) {
+  auto die = [&](const char* what, const std::string& path) {
     std::string msg = std::string(what) + " " + path + ": " + std::strerror(errno);
     (void)!::write(ready, msg.data(), msg.size());
     ::_exit(1);
@@ -56,10 +56,10 @@ tl::unexpected<mrc::Error> cannot(const std::string &why) { return fail(ENOEXEC,
   // Files are opened onto "parked" numbers above every number the image
   // uses, then everything else is closed, then they move into place.
   int park = std::max(ready, 2) + 1;
-  for (const FileDesc &f : m.files) park = std::max(park, f.fd + 1);
+  for (const FileDesc& f : m.files) park = std::max(park, f.fd + 1);
   std::map<uint32_t, int> shared;          // share id -> parked fd
   std::vector<std::pair<int, int>> place;  // parked fd -> image fd
-  for (const FileDesc &f : m.files) {
+  for (const FileDesc& f : m.files) {
     if (f.kind == FdKind::relayed) continue;
     int fd = -1;
     if (f.share_id && shared.count(f.share_id)) {
@@ -88,8 +88,8 @@ tl::unexpected<mrc::Error> cannot(const std::string &why) { return fail(ENOEXEC,
   }
   ::syscall(SYS_close_range, from, ~0u, 0);
   for (auto [parked, target] : place) {
-    const FileDesc *f = nullptr;
-    for (const FileDesc &d : m.files)
+    const FileDesc* f = nullptr;
+    for (const FileDesc& d : m.files)
       if (d.fd == target) f = &d;
     if (::dup3(parked, target, f && f->cloexec ? O_CLOEXEC : 0) < 0) die("dup3 to fd", std::to_string(target));
   }
@@ -105,7 +105,7 @@ tl::unexpected<mrc::Error> cannot(const std::string &why) { return fail(ENOEXEC,
 
 /// The injected syscall `nr`, its result checked: a negative errno is an
 /// error naming `what`.
-Result<uint64_t> call(Tracee &t, long nr, std::array<uint64_t, 6> args, const std::string &what) {
+Result<uint64_t> call(Tracee& t, long nr, std::array<uint64_t, 6> args, const std::string& what) {
   auto r = t.syscall(nr, args);
   if (!r) return tl::unexpected(r.error());
   if (*r < 0 && *r > -4096) {
@@ -117,11 +117,11 @@ Result<uint64_t> call(Tracee &t, long nr, std::array<uint64_t, 6> args, const st
 
 /// An address for the trampoline page clear of the image and of the
 /// child's own mappings.
-Result<uint64_t> trampoline_address(const ImageMeta &m, const std::vector<MapEntry> &own) {
+Result<uint64_t> trampoline_address(const ImageMeta& m, const std::vector<MapEntry>& own) {
   auto clear = [&](uint64_t a) {
-    for (const Region &r : m.regions)
+    for (const Region& r : m.regions)
       if (a < r.end && r.start < a + k_page_size) return false;
-    for (const MapEntry &e : own)
+    for (const MapEntry& e : own)
       if (a < e.end && e.start < a + k_page_size) return false;
     return true;
   };
@@ -132,7 +132,7 @@ Result<uint64_t> trampoline_address(const ImageMeta &m, const std::vector<MapEnt
 
 /// Injects open() of `path` in the child (the path written to the
 /// trampoline's data area); returns the child's fd.
-Result<uint64_t> open_in_child(Tracee &t, uint64_t tramp, const std::string &path, int flags) {
+Result<uint64_t> open_in_child(Tracee& t, uint64_t tramp, const std::string& path, int flags) {
   if (path.size() + 1 > k_page_size - k_tramp_data) return cannot("path too long: " + path);
   std::vector<std::byte> z(path.size() + 1);
   std::memcpy(z.data(), path.c_str(), path.size() + 1);
@@ -143,29 +143,28 @@ Result<uint64_t> open_in_child(Tracee &t, uint64_t tramp, const std::string &pat
 
 /// Moves the child's vdso (and the vvar pages beside it) to where the
 /// image had it: code in the image calls into it at those addresses.
-Result<uint64_t> place_vdso(Tracee &t, const ImageMeta &m, const std::vector<MapEntry> &own) {
-  const Region *want = nullptr;
-  for (const Region &r : m.regions)
+Result<uint64_t> place_vdso(Tracee& t, const ImageMeta& m, const std::vector<MapEntry>& own) {
+  const Region* want = nullptr;
+  for (const Region& r : m.regions)
     if (r.kind == RegionKind::vdso) want = &r;
-  const MapEntry *have = nullptr;
-  for (const MapEntry &e : own)
+  const MapEntry* have = nullptr;
+  for (const MapEntry& e : own)
     if (e.path == "[vdso]") have = &e;
   if (!want || !have) return uint64_t{0};
   if (have->end - have->start != want->end - want->start) return cannot("this kernel's vdso differs from the image's");
   int64_t delta = static_cast<int64_t>(want->start) - static_cast<int64_t>(have->start);
   if (delta == 0) return have->start;
-  for (const MapEntry &e : own) {
+  for (const MapEntry& e : own) {
     if (e.path != "[vdso]" && e.path != "[vvar]" && e.path != "[vvar_vclock]") continue;
     uint64_t len = e.end - e.start;
-    auto r =
-        call(t, SYS_mremap, {e.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, e.start + static_cast<uint64_t>(delta)},
-             "move " + e.path + " to " + hex(e.start + static_cast<uint64_t>(delta)));
+    auto r = call(t, SYS_mremap, {e.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, e.start + static_cast<uint64_t>(delta)},
+                  "move " + e.path + " to " + hex(e.start + static_cast<uint64_t>(delta)));
     if (!r) return tl::unexpected(r.error());
   }
   return want->start;
 }
 
-Result<void> map_region(Tracee &t, uint64_t tramp, const Region &r) {
+Result<void> map_region(Tracee& t, uint64_t tramp, const Region& r) {
   uint64_t len = r.end - r.start;
   if (r.kind == RegionKind::anonymous) {
     uint64_t flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (r.flags & MAP_GROWSDOWN);
@@ -176,20 +175,21 @@ Result<void> map_region(Tracee &t, uint64_t tramp, const Region &r) {
   auto fd = open_in_child(t, tramp, r.path, oflags);
   if (!fd) return tl::unexpected(fd.error());
   uint64_t flags = (r.flags & MAP_SHARED ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
-  auto a =
-      call(t, SYS_mmap, {r.start, len, r.prot, flags, *fd, r.file_offset}, "map " + r.path + " at " + hex(r.start));
+  auto a = call(t, SYS_mmap, {r.start, len, r.prot, flags, *fd, r.file_offset}, "map " + r.path + " at " + hex(r.start));
   (void)t.syscall(SYS_close, {*fd});
   return a ? Result<void>{} : tl::unexpected(a.error());
 }
 
 /// Signal dispositions, timers, alternate stack, robust list, rseq, tid
 /// address: what the process set up for itself, set again from inside.
-Result<void> thread_state(Tracee &t, uint64_t tramp, const CoreState &c) {
+Result<void> thread_state(Tracee& t, uint64_t tramp, const CoreState& c) {
   const uint64_t data = tramp + k_tramp_data;
-  auto put = [&](const void *p, size_t n) { return t.write_memory(data, {static_cast<const std::byte *>(p), n}); };
+  auto put = [&](const void* p, size_t n) {
+    return t.write_memory(data, {static_cast<const std::byte*>(p), n});
+  };
   for (int sig = 1; sig <= 64; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    const SigAction &a = c.sigactions[static_cast<size_t>(sig - 1)];
+    const SigAction& a = c.sigactions[static_cast<size_t>(sig - 1)];
     if (auto w = put(&a, sizeof(a)); !w) return w;
     auto r = t.syscall(SYS_rt_sigaction, {static_cast<uint64_t>(sig), data, 0, 8});
     if (!r) return tl::unexpected(r.error());
@@ -198,7 +198,7 @@ Result<void> thread_state(Tracee &t, uint64_t tramp, const CoreState &c) {
       return fail(static_cast<int>(-*r), "cannot restore: rt_sigaction " + std::to_string(sig));
   }
   for (int which = 0; which < 3; ++which) {
-    const ITimer &it = c.itimers[static_cast<size_t>(which)];
+    const ITimer& it = c.itimers[static_cast<size_t>(which)];
     int64_t v[4] = {it.interval_us / 1'000'000, it.interval_us % 1'000'000, it.value_us / 1'000'000,
                     it.value_us % 1'000'000};
     if (auto w = put(v, sizeof(v)); !w) return w;
@@ -224,40 +224,28 @@ Result<void> thread_state(Tracee &t, uint64_t tramp, const CoreState &c) {
     if (!tid) return tl::unexpected(tid.error());
     // glibc keeps its thread's tid there (struct pthread::tid): the new one.
     auto v = static_cast<int32_t>(*tid);
-    if (auto w = t.write_memory(c.tid_address, {reinterpret_cast<const std::byte *>(&v), sizeof(v)}); !w) return w;
+    if (auto w = t.write_memory(c.tid_address, {reinterpret_cast<const std::byte*>(&v), sizeof(v)}); !w) return w;
   }
   return {};
 }
 
 /// The mm fields /proc and the kernel report (brk, arg and env areas,
 /// auxv, exe), set in one PR_SET_MM_MAP.
-Result<void> mm_fields(Tracee &t, uint64_t tramp, const MmFields &mm) {
+Result<void> mm_fields(Tracee& t, uint64_t tramp, const MmFields& mm) {
   struct {
     uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start,
         env_end, auxv;
     uint32_t auxv_size, exe_fd;
-  } map{mm.start_code,
-        mm.end_code,
-        mm.start_data,
-        mm.end_data,
-        mm.start_brk,
-        mm.brk,
-        mm.start_stack,
-        mm.arg_start,
-        mm.arg_end,
-        mm.env_start,
-        mm.env_end,
-        0,
-        0,
-        ~uint32_t{0}};
+  } map{mm.start_code, mm.end_code, mm.start_data, mm.end_data, mm.start_brk, mm.brk, mm.start_stack, mm.arg_start,
+        mm.arg_end, mm.env_start, mm.env_end, 0, 0, ~uint32_t{0}};
   const uint64_t data = tramp + k_tramp_data;
   const uint64_t auxv_at = data + 256;
   if (mm.auxv.size() * 8 > k_page_size - k_tramp_data - 256) return cannot("auxv too large");
-  if (auto w = t.write_memory(auxv_at, {reinterpret_cast<const std::byte *>(mm.auxv.data()), mm.auxv.size() * 8}); !w)
+  if (auto w = t.write_memory(auxv_at, {reinterpret_cast<const std::byte*>(mm.auxv.data()), mm.auxv.size() * 8}); !w)
     return w;
   map.auxv = auxv_at;
   map.auxv_size = static_cast<uint32_t>(mm.auxv.size() * 8);
-  if (auto w = t.write_memory(data, {reinterpret_cast<const std::byte *>(&map), sizeof(map)}); !w) return w;
+  if (auto w = t.write_memory(data, {reinterpret_cast<const std::byte*>(&map), sizeof(map)}); !w) return w;
   auto r = call(t, SYS_prctl, {PR_SET_MM, PR_SET_MM_MAP, data, sizeof(map), 0}, "PR_SET_MM_MAP");
   return r ? Result<void>{} : tl::unexpected(r.error());
 }
@@ -265,7 +253,7 @@ Result<void> mm_fields(Tracee &t, uint64_t tramp, const MmFields &mm) {
 /// Steps 2-6 of a restore on `t`, stopped, whose files, cwd and umask
 /// are the image's already: the address space, the process's own state,
 /// the registers. The image's metadata `m` is read; its pages are next.
-Result<void> rebuild(Tracee &t, const ImageMeta &m, ImageReader &reader, RestoreStats &stats) {
+Result<void> rebuild(Tracee& t, const ImageMeta& m, ImageReader& reader, RestoreStats& stats) {
   const pid_t pid = t.pid();
   // 2. The trampoline: one page with a `syscall` at 0 and room for data.
   auto own = read_maps(pid);
@@ -284,7 +272,7 @@ Result<void> rebuild(Tracee &t, const ImageMeta &m, ImageReader &reader, Restore
   // 3. Our rseq off (its area is about to go), everything else unmapped,
   //    the vdso where the image expects it.
   if (auto r = t.unregister_rseq(); !r) return tl::unexpected(r.error());
-  for (const MapEntry &e : *own) {
+  for (const MapEntry& e : *own) {
     if (e.path == "[vdso]" || e.path == "[vvar]" || e.path == "[vvar_vclock]" || e.path == "[vsyscall]") continue;
     if (auto r = call(t, SYS_munmap, {e.start, e.end - e.start}, "unmap " + hex(e.start)); !r)
       return tl::unexpected(r.error());
@@ -293,7 +281,7 @@ Result<void> rebuild(Tracee &t, const ImageMeta &m, ImageReader &reader, Restore
   if (!vdso) return tl::unexpected(vdso.error());
 
   // 4. The image's regions, then its pages as they arrive.
-  for (const Region &r : m.regions) {
+  for (const Region& r : m.regions) {
     if (r.kind == RegionKind::vdso) continue;
     if (auto made = map_region(t, *tramp, r); !made) return tl::unexpected(made.error());
     ++stats.regions;
@@ -304,7 +292,7 @@ Result<void> rebuild(Tracee &t, const ImageMeta &m, ImageReader &reader, Restore
     auto more = reader.next_pages(run, data);
     if (!more) return tl::unexpected(more.error());
     if (!*more) break;
-    const Region &r = m.regions[run.region];
+    const Region& r = m.regions[run.region];
     if (auto w = t.write_memory(r.start + run.first * k_page_size, data); !w) return tl::unexpected(w.error());
     stats.pages += run.count;
   }
@@ -342,14 +330,14 @@ Result<void> rebuild(Tracee &t, const ImageMeta &m, ImageReader &reader, Restore
 
 }  // namespace
 
-Result<void> check_restorable(const ImageMeta &meta) {
+Result<void> check_restorable(const ImageMeta& meta) {
   if (meta.header.machine != k_machine_x86_64) return cannot("the image is of another machine type");
   uint64_t missing = meta.header.cpu_features & ~cpu_features();
   if (missing) return cannot("this CPU lacks features the image may use (mask " + hex(missing) + ")");
   return {};
 }
 
-Result<Restored> restore(ImageReader &reader, const std::array<int, 3> &stdio) {
+Result<Restored> restore(ImageReader& reader, const std::array<int, 3>& stdio) {
   auto meta = reader.begin();
   if (!meta) return tl::unexpected(meta.error());
   if (auto ok = check_restorable(*meta); !ok) return tl::unexpected(ok.error());
@@ -384,8 +372,8 @@ Result<Restored> restore(ImageReader &reader, const std::array<int, 3> &stdio) {
     return tl::unexpected(traced.error());
   }
   Restored out{std::move(*traced), {}};
-  Tracee &t = out.tracee;
-  auto fail_out = [&](const mrc::Error &e) -> tl::unexpected<mrc::Error> {
+  Tracee& t = out.tracee;
+  auto fail_out = [&](const mrc::Error& e) -> tl::unexpected<mrc::Error> {
     t.abandon();
     kill_child();
     return tl::unexpected(e);
@@ -405,7 +393,7 @@ namespace {
 /// home) at the image's offset; others are opened, or dup'ed from their
 /// share; fds the image lacks are closed; relayed stdio stays. Then its
 /// cwd and umask. Injected through the page at `page`.
-Result<void> files_into(Tracee &t, uint64_t page, const ImageMeta &m) {
+Result<void> files_into(Tracee& t, uint64_t page, const ImageMeta& m) {
   const pid_t pid = t.pid();
   auto fd_path = [&](int fd) {
     std::string link = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
@@ -415,7 +403,7 @@ Result<void> files_into(Tracee &t, uint64_t page, const ImageMeta &m) {
   };
   std::map<uint32_t, int> shared;  // share id -> the fd that has it
   std::vector<int> keep;
-  for (const FileDesc &f : m.files) {
+  for (const FileDesc& f : m.files) {
     keep.push_back(f.fd);
     if (f.kind == FdKind::relayed) continue;
     const uint64_t fd = static_cast<uint64_t>(f.fd);
@@ -445,7 +433,7 @@ Result<void> files_into(Tracee &t, uint64_t page, const ImageMeta &m) {
   }
   auto have = read_fds(pid);
   if (!have) return tl::unexpected(have.error());
-  for (const OpenFd &o : *have)
+  for (const OpenFd& o : *have)
     if (std::find(keep.begin(), keep.end(), o.fd) == keep.end() && o.fd > 2)
       (void)t.syscall(SYS_close, {static_cast<uint64_t>(o.fd)});
   if (m.core.cwd.size() + 1 > k_page_size - k_tramp_data) return cannot("cwd too long");
@@ -459,7 +447,7 @@ Result<void> files_into(Tracee &t, uint64_t page, const ImageMeta &m) {
 
 }  // namespace
 
-Result<RestoreStats> restore_into(Tracee &t, ImageReader &reader) {
+Result<RestoreStats> restore_into(Tracee& t, ImageReader& reader) {
   auto meta = reader.begin();
   if (!meta) return tl::unexpected(meta.error());
   if (auto ok = check_restorable(*meta); !ok) return tl::unexpected(ok.error());

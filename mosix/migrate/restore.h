@@ -39,7 +39,7 @@ struct Restored {
 /// Why this machine cannot run the image, or nothing: another machine
 /// type, CPU features the image may use and this CPU lacks, a vdso of
 /// another size. Error ENOEXEC with "cannot restore: <reason>".
-[[nodiscard]] Result<void> check_restorable(const ImageMeta &meta);
+[[nodiscard]] Result<void> check_restorable(const ImageMeta& meta);
 
 /// Reads the image from `reader` (begin() not yet called) and rebuilds the
 /// process as a child of this process. Everything up to the registers is
@@ -48,7 +48,7 @@ struct Restored {
 /// relay pipes), unless the image has a file of its own there.
 /// This process must be single-threaded (it forks) and privileged enough
 /// for PR_SET_MM_MAP (CAP_SYS_RESOURCE).
-[[nodiscard]] Result<Restored> restore(ImageReader &reader, const std::array<int, 3> &stdio = {-1, -1, -1});
+[[nodiscard]] Result<Restored> restore(ImageReader& reader, const std::array<int, 3>& stdio = {-1, -1, -1});
 
 /// Rebuilds the image in `t`, a process we hold stopped - a deputy, whose
 /// memory is gone - so that it keeps its PID and parent: the way home.
@@ -57,6 +57,6 @@ struct Restored {
 /// image lacks are closed; relayed stdio stays), then its cwd, umask,
 /// memory and state as restore() does. The caller detaches it. Errors as
 /// restore(); after one, `t`'s address space is in pieces.
-[[nodiscard]] Result<RestoreStats> restore_into(Tracee &t, ImageReader &reader);
+[[nodiscard]] Result<RestoreStats> restore_into(Tracee& t, ImageReader& reader);
 
 }  // namespace mosix::migrate

@@ -44,19 +44,18 @@ int64_t now_ms() {
 
 std::string who(pid_t pid) { return "process " + std::to_string(pid); }
 
-
 enum class Direction : bool { from_process, to_process };
 
 /// Moves `len` bytes between our `local` and the process' `addr`:
 /// process_vm_readv/writev while they go, then /proc/PID/mem, which acts
 /// with the tracer's rights (as a debugger does) on pages the process
 /// itself may not read or write (PROT_NONE, code, read-only data).
-Result<void> copy_memory(pid_t pid, uint64_t addr, std::byte *local, size_t len, Direction dir) {
+Result<void> copy_memory(pid_t pid, uint64_t addr, std::byte* local, size_t len, Direction dir) {
   const bool to = dir == Direction::to_process;
   size_t done = 0;
   while (done < len) {
     iovec here{local + done, len - done};
-    iovec there{reinterpret_cast<void *>(addr + done), len - done};
+    iovec there{reinterpret_cast<void*>(addr + done), len - done};
     ssize_t n = to ? ::process_vm_writev(pid, &here, 1, &there, 1, 0) : ::process_vm_readv(pid, &here, 1, &there, 1, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n > 0) {
@@ -97,13 +96,13 @@ Result<Tracee> Tracee::seize(pid_t pid, int timeout_ms) {
   return t;
 }
 
-Tracee::Tracee(Tracee &&o) noexcept
+Tracee::Tracee(Tracee&& o) noexcept
     : m_pid(std::exchange(o.m_pid, -1)),
       m_syscall_insn(o.m_syscall_insn),
       m_scratch(std::exchange(o.m_scratch, 0)),
       m_signals(std::move(o.m_signals)) {}
 
-Tracee &Tracee::operator=(Tracee &&o) noexcept {
+Tracee& Tracee::operator=(Tracee&& o) noexcept {
   if (this != &o) {
     if (m_pid > 0) (void)detach();
     m_pid = std::exchange(o.m_pid, -1);
@@ -157,7 +156,7 @@ Result<user_regs_struct> Tracee::regs() const {
   return r;
 }
 
-Result<void> Tracee::set_regs(const user_regs_struct &r) {
+Result<void> Tracee::set_regs(const user_regs_struct& r) {
   if (::ptrace(PTRACE_SETREGS, m_pid, nullptr, &r) != 0) return fail_errno("PTRACE_SETREGS " + who(m_pid));
   return {};
 }
@@ -165,7 +164,7 @@ Result<void> Tracee::set_regs(const user_regs_struct &r) {
 Result<std::vector<std::byte>> Tracee::xstate() const {
   std::vector<std::byte> area(64 * 1024);  // more than any XSAVE area today
   iovec iov{area.data(), area.size()};
-  if (::ptrace(PTRACE_GETREGSET, m_pid, reinterpret_cast<void *>(NT_X86_XSTATE), &iov) != 0)
+  if (::ptrace(PTRACE_GETREGSET, m_pid, reinterpret_cast<void*>(NT_X86_XSTATE), &iov) != 0)
     return fail_errno("PTRACE_GETREGSET NT_X86_XSTATE " + who(m_pid));
   area.resize(iov.iov_len);
   return area;
@@ -174,20 +173,20 @@ Result<std::vector<std::byte>> Tracee::xstate() const {
 Result<void> Tracee::set_xstate(std::span<const std::byte> area) {
   std::vector<std::byte> copy(area.begin(), area.end());
   iovec iov{copy.data(), copy.size()};
-  if (::ptrace(PTRACE_SETREGSET, m_pid, reinterpret_cast<void *>(NT_X86_XSTATE), &iov) != 0)
+  if (::ptrace(PTRACE_SETREGSET, m_pid, reinterpret_cast<void*>(NT_X86_XSTATE), &iov) != 0)
     return fail_errno("PTRACE_SETREGSET NT_X86_XSTATE " + who(m_pid));
   return {};
 }
 
 Result<uint64_t> Tracee::signal_mask() const {
   uint64_t mask = 0;
-  if (::ptrace(PTRACE_GETSIGMASK, m_pid, reinterpret_cast<void *>(sizeof(mask)), &mask) != 0)
+  if (::ptrace(PTRACE_GETSIGMASK, m_pid, reinterpret_cast<void*>(sizeof(mask)), &mask) != 0)
     return fail_errno("PTRACE_GETSIGMASK " + who(m_pid));
   return mask;
 }
 
 Result<void> Tracee::set_signal_mask(uint64_t mask) {
-  if (::ptrace(PTRACE_SETSIGMASK, m_pid, reinterpret_cast<void *>(sizeof(mask)), &mask) != 0)
+  if (::ptrace(PTRACE_SETSIGMASK, m_pid, reinterpret_cast<void*>(sizeof(mask)), &mask) != 0)
     return fail_errno("PTRACE_SETSIGMASK " + who(m_pid));
   return {};
 }
@@ -232,8 +231,7 @@ Result<void> Tracee::resume_in_pause() {
 
 Result<void> Tracee::unregister_rseq() {
   RseqConfig rs{};
-  long rq =
-      ::ptrace(static_cast<__ptrace_request>(k_ptrace_get_rseq), m_pid, reinterpret_cast<void *>(sizeof(rs)), &rs);
+  long rq = ::ptrace(static_cast<__ptrace_request>(k_ptrace_get_rseq), m_pid, reinterpret_cast<void*>(sizeof(rs)), &rs);
   if (rq <= 0 || !rs.rseq_abi_pointer) return {};  // returns the bytes it filled in; none registered
   auto r = syscall(SYS_rseq, {rs.rseq_abi_pointer, rs.rseq_abi_size, k_rseq_flag_unregister, rs.signature});
   if (!r) return tl::unexpected(r.error());
@@ -299,7 +297,7 @@ Result<void> Tracee::read_memory(uint64_t addr, std::span<std::byte> out) const 
 }
 
 Result<void> Tracee::write_memory(uint64_t addr, std::span<const std::byte> data) {
-  return copy_memory(m_pid, addr, const_cast<std::byte *>(data.data()), data.size(), Direction::to_process);
+  return copy_memory(m_pid, addr, const_cast<std::byte*>(data.data()), data.size(), Direction::to_process);
 }
 
 Result<uint64_t> Tracee::scratch() {

@@ -27,17 +27,17 @@ class Tracee {
   /// Errors: ESRCH (no such process, or it exited), EPERM (not ours,
   /// another tracer, yama ptrace_scope), ETIMEDOUT (it did not stop).
   [[nodiscard]] static Result<Tracee> seize(pid_t pid, int timeout_ms = 5000);
-  Tracee(Tracee &&o) noexcept;
-  Tracee &operator=(Tracee &&o) noexcept;
-  Tracee(const Tracee &) = delete;
-  Tracee &operator=(const Tracee &) = delete;
+  Tracee(Tracee&& o) noexcept;
+  Tracee& operator=(Tracee&& o) noexcept;
+  Tracee(const Tracee&) = delete;
+  Tracee& operator=(const Tracee&) = delete;
   /// Detaches if still attached: the process carries on where it was.
   ~Tracee();
 
   pid_t pid() const { return m_pid; }
 
   [[nodiscard]] Result<user_regs_struct> regs() const;
-  [[nodiscard]] Result<void> set_regs(const user_regs_struct &r);
+  [[nodiscard]] Result<void> set_regs(const user_regs_struct& r);
   /// The XSAVE area (PTRACE_GETREGSET NT_X86_XSTATE), as many bytes as the
   /// kernel gives (the CPU's XSAVE size for the enabled features).
   [[nodiscard]] Result<std::vector<std::byte>> xstate() const;

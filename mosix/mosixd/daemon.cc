@@ -33,14 +33,14 @@ namespace {
 using nlohmann::json;
 
 /// The log file of a detached daemon, beside its socket.
-std::string log_path(const Config &c) {
+std::string log_path(const Config& c) {
   auto slash = c.socket.rfind('/');
   return (slash == std::string::npos ? std::string(".") : c.socket.substr(0, slash)) + "/mosixd.log";
 }
 
 /// Detaches (fork, setsid; stdin/stdout to /dev/null, stderr to `log`).
 /// The parent exits 0 once the child is on its own.
-void detach(const std::string &log) {
+void detach(const std::string& log) {
   int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (out < 0) throw mrc::Fatal("cannot open the log file " + log + ": " + std::strerror(errno));
   pid_t pid = ::fork();
@@ -73,7 +73,7 @@ mrc::UniqueFd stop_signals() {
 /// The migration endpoint: TCP on the gossip address (the same port
 /// number; TCP's and UDP's are apart), so a node's gossiped address is
 /// where processes go to it.
-mrc::UniqueFd listen_migrations(const gossip::Address &a) {
+mrc::UniqueFd listen_migrations(const gossip::Address& a) {
   mrc::UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!s) throw mrc::Fatal(std::string("socket: ") + std::strerror(errno));
   int one = 1;
@@ -82,14 +82,14 @@ mrc::UniqueFd listen_migrations(const gossip::Address &a) {
   sa.sin_family = AF_INET;
   sa.sin_port = htons(a.port);
   sa.sin_addr.s_addr = htonl(a.ip);
-  if (::bind(s.get(), reinterpret_cast<const sockaddr *>(&sa), sizeof sa) != 0 || ::listen(s.get(), 16) != 0)
+  if (::bind(s.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0 || ::listen(s.get(), 16) != 0)
     throw mrc::Fatal("cannot listen for migrations on tcp " + a.str() + ": " + std::strerror(errno));
   return s;
 }
 
 /// A process of its own for each arriving migration: the guest end forks
 /// the guest and is its parent for as long as it runs here.
-pid_t fork_guest(int listener, const std::string &key) {
+pid_t fork_guest(int listener, const std::string& key) {
   int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
   if (conn < 0) return -1;
   pid_t pid = ::fork();
@@ -108,7 +108,7 @@ pid_t fork_guest(int listener, const std::string &key) {
 }
 
 std::string to_hex(std::span<const std::byte> b) {
-  static const char *digits = "0123456789abcdef";
+  static const char* digits = "0123456789abcdef";
   std::string s;
   for (std::byte x : b) {
     s += digits[static_cast<unsigned>(x) >> 4];
@@ -117,41 +117,34 @@ std::string to_hex(std::span<const std::byte> b) {
   return s;
 }
 
-json stats_json(const gossip::Node &node) {
-  const gossip::Stats &s = node.stats();
+json stats_json(const gossip::Node& node) {
+  const gossip::Stats& s = node.stats();
   json dropped = json::object();
   for (size_t i = 0; i < gossip::k_drop_reasons; ++i) {
     auto r = static_cast<gossip::DropReason>(i);
     dropped[std::string(gossip::name(r))] = s.drops(r);
   }
-  return {{"packets_sent", s.packets_sent},
-          {"packets_sent_foreign", s.packets_sent_foreign},
-          {"bytes_sent", s.bytes_sent},
-          {"send_errors", s.send_errors},
-          {"packets_received", s.packets_received},
-          {"bytes_received", s.bytes_received},
-          {"packets_accepted", s.packets_accepted},
-          {"entries_received", s.entries_received},
-          {"entries_newer", s.entries_newer},
-          {"entries_not_newer", s.entries_not_newer},
-          {"entries_refused", s.entries_refused},
-          {"nodes_learnt", s.nodes_learnt},
-          {"entries_expired", s.entries_expired},
-          {"age_limit_ms", node.age_limit_ms()},
+  return {{"packets_sent", s.packets_sent},         {"packets_sent_foreign", s.packets_sent_foreign},
+          {"bytes_sent", s.bytes_sent},             {"send_errors", s.send_errors},
+          {"packets_received", s.packets_received}, {"bytes_received", s.bytes_received},
+          {"packets_accepted", s.packets_accepted}, {"entries_received", s.entries_received},
+          {"entries_newer", s.entries_newer},       {"entries_not_newer", s.entries_not_newer},
+          {"entries_refused", s.entries_refused},   {"nodes_learnt", s.nodes_learnt},
+          {"entries_expired", s.entries_expired},   {"age_limit_ms", node.age_limit_ms()},
           {"dropped", dropped}};
 }
 
 /// What the loop owns; the local socket's handler reads and changes it.
 struct Daemon {
-  const Config &cfg;
-  gossip::Node &node;
+  const Config& cfg;
+  gossip::Node& node;
   std::vector<gossip::ClusterId> blocked;
 
-  json answer(const json &req) {
+  json answer(const json& req) {
     std::string op = req.at("op").get<std::string>();
     if (op == "nodes") {
       std::vector<NodeReport> out;
-      for (const auto &e : node.snapshot())
+      for (const auto& e : node.snapshot())
         out.push_back(
             {e.id, e.address.str(), e.cluster, e.resources, static_cast<double>(e.age_ms) / 1000.0, e.id == cfg.id});
       return encode_nodes(out);
@@ -198,17 +191,17 @@ struct Daemon {
 
 }  // namespace
 
-gossip::Config gossip_config(const Config &c, uint64_t boot_epoch) {
+gossip::Config gossip_config(const Config& c, uint64_t boot_epoch) {
   gossip::Config g;
   g.self = c.id;
   g.cluster = c.cluster;
   g.address = c.address;
-  for (const auto &n : c.nodes) g.peers.push_back({n.id, n.address, c.cluster});
-  for (const auto &s : c.seeds) g.peers.push_back({0, s, c.cluster});
-  for (const auto &pc : c.peer_clusters) {
+  for (const auto& n : c.nodes) g.peers.push_back({n.id, n.address, c.cluster});
+  for (const auto& s : c.seeds) g.peers.push_back({0, s, c.cluster});
+  for (const auto& pc : c.peer_clusters) {
     g.links.push_back({pc.id, 1.0 / (1.0 + pc.priority)});
-    for (const auto &n : pc.nodes) g.peers.push_back({n.id, n.address, pc.id});
-    for (const auto &s : pc.seeds) g.peers.push_back({0, s, pc.id});
+    for (const auto& n : pc.nodes) g.peers.push_back({n.id, n.address, pc.id});
+    for (const auto& s : pc.seeds) g.peers.push_back({0, s, pc.id});
   }
   g.window = static_cast<uint16_t>(c.window);
   g.step_ms = c.step.count();
@@ -218,7 +211,7 @@ gossip::Config gossip_config(const Config &c, uint64_t boot_epoch) {
   return g;
 }
 
-int run_daemon(const DaemonOptions &opts) {
+int run_daemon(const DaemonOptions& opts) {
   // The config, checked, before anything else: a bad file fails at once.
   Config cfg = load_config(opts);
   // Detach unless systemd (or a test) wants us in the foreground.
@@ -249,7 +242,7 @@ int run_daemon(const DaemonOptions &opts) {
 
   // The local tools' socket.
   Daemon d{cfg, **node, {}};
-  auto server = LocalServer::open(cfg.socket, [&d](const json &req) { return d.answer(req); });
+  auto server = LocalServer::open(cfg.socket, [&d](const json& req) { return d.answer(req); });
   if (!server) throw mrc::Fatal("cannot serve " + cfg.socket + ": " + server.error().message);
   log->info("node {} of cluster {} on {}: speed {}, window {}, step {} ms, socket {}", cfg.id, cfg.cluster,
             cfg.address.str(), speed, cfg.window, cfg.step.count(), cfg.socket);
@@ -259,7 +252,7 @@ int run_daemon(const DaemonOptions &opts) {
   std::mt19937_64 rng(std::random_device{}());
   int64_t step_ms = cfg.step.count();
   int64_t next = clock.now_ms() + static_cast<int64_t>(rng() % static_cast<uint64_t>(step_ms));
-  auto handle = [&](std::span<const std::byte> p, const gossip::Address &from) { (*node)->receive(p, from); };
+  auto handle = [&](std::span<const std::byte> p, const gossip::Address& from) { (*node)->receive(p, from); };
   for (;;) {
     int64_t now = clock.now_ms();
     if (now >= next) {

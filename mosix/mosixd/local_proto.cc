@@ -28,10 +28,10 @@ constexpr OpSpec k_ops[] = {
 // read every field, then check error() once.
 class Fields {
  public:
-  Fields(const json &j, std::string_view what) : m_j(j), m_what(what) {}
+  Fields(const json& j, std::string_view what) : m_j(j), m_what(what) {}
 
-  uint64_t uint(const char *field, uint64_t max, std::optional<uint64_t> dflt = {}) {
-    const json *v = find(field, dflt.has_value());
+  uint64_t uint(const char* field, uint64_t max, std::optional<uint64_t> dflt = {}) {
+    const json* v = find(field, dflt.has_value());
     if (!v) return dflt.value_or(0);
     // A parsed "5" is unsigned, a 5 built in C++ signed: accept both when >= 0.
     if (!v->is_number_unsigned() && !(v->is_number_integer() && v->get<int64_t>() >= 0)) {
@@ -44,32 +44,32 @@ class Fields {
     }
     return v->get<uint64_t>();
   }
-  double number(const char *field) {
-    const json *v = find(field, false);
+  double number(const char* field) {
+    const json* v = find(field, false);
     if (v && (!v->is_number() || !std::isfinite(v->get<double>()) || v->get<double>() < 0)) {
       bad(field, "is not a non-negative number");
       return 0;
     }
     return v ? v->get<double>() : 0;
   }
-  std::string string(const char *field) {
-    const json *v = find(field, false);
+  std::string string(const char* field) {
+    const json* v = find(field, false);
     if (v && !v->is_string()) {
       bad(field, "is not a string");
       return "";
     }
     return v ? v->get<std::string>() : "";
   }
-  bool boolean(const char *field, std::optional<bool> dflt = {}) {
-    const json *v = find(field, dflt.has_value());
+  bool boolean(const char* field, std::optional<bool> dflt = {}) {
+    const json* v = find(field, dflt.has_value());
     if (v && !v->is_boolean()) {
       bad(field, "is not a boolean");
       return false;
     }
     return v ? v->get<bool>() : dflt.value_or(false);
   }
-  const json *array(const char *field) {
-    const json *v = find(field, false);
+  const json* array(const char* field) {
+    const json* v = find(field, false);
     if (v && !v->is_array()) {
       bad(field, "is not an array");
       return nullptr;
@@ -80,16 +80,16 @@ class Fields {
     if (!m_error)
       m_error = mrc::Error{EPROTO, std::string(m_what) + ": field \"" + std::string(field) + "\" " + std::string(why)};
   }
-  const std::optional<mrc::Error> &error() const { return m_error; }
+  const std::optional<mrc::Error>& error() const { return m_error; }
 
  private:
-  const json *find(const char *field, bool optional) {
+  const json* find(const char* field, bool optional) {
     auto it = m_j.find(field);
     if (it != m_j.end()) return &*it;
     if (!optional) bad(field, "is missing");
     return nullptr;
   }
-  const json &m_j;
+  const json& m_j;
   std::string_view m_what;
   std::optional<mrc::Error> m_error;
 };
@@ -98,14 +98,14 @@ class Fields {
 
 std::span<const OpSpec> ops() { return k_ops; }
 
-mrc::Result<const OpSpec *> validate_request(const json &request) {
+mrc::Result<const OpSpec*> validate_request(const json& request) {
   if (!request.is_object()) return mrc::fail(EINVAL, "a request must be a JSON object");
   auto op = request.find("op");
   if (op == request.end() || !op->is_string()) return mrc::fail(EINVAL, "a request needs a string field \"op\"");
   auto name = op->get<std::string>();
-  auto spec = std::find_if(std::begin(k_ops), std::end(k_ops), [&](const OpSpec &s) { return s.name == name; });
+  auto spec = std::find_if(std::begin(k_ops), std::end(k_ops), [&](const OpSpec& s) { return s.name == name; });
   if (spec == std::end(k_ops)) return mrc::fail(EINVAL, "unknown op \"" + name + "\"");
-  for (auto &[key, value] : request.items()) {
+  for (auto& [key, value] : request.items()) {
     if (key == "op" || (key == "cluster" && spec->takes_cluster == TakesCluster::yes) ||
         (key == "nonce" && spec->takes_nonce == TakesNonce::yes))
       continue;
@@ -133,7 +133,7 @@ json make_request(std::string_view op, gossip::ClusterId cluster) { return json{
 json ok_reply() { return json{{"ok", true}}; }
 json error_reply(std::string_view message) { return json{{"ok", false}, {"error", message}}; }
 
-mrc::Result<void> check_reply(const json &reply) {
+mrc::Result<void> check_reply(const json& reply) {
   if (!reply.is_object()) return mrc::fail(EPROTO, "reply is not a JSON object");
   auto ok = reply.find("ok");
   if (ok == reply.end() || !ok->is_boolean() || ok->get<bool>()) return {};
@@ -141,7 +141,7 @@ mrc::Result<void> check_reply(const json &reply) {
   return mrc::fail(EPROTO, err != reply.end() && err->is_string() ? err->get<std::string>() : "request refused");
 }
 
-json encode_node(const NodeReport &n) {
+json encode_node(const NodeReport& n) {
   return json{{"id", n.id},
               {"address", n.address},
               {"cluster", n.cluster},
@@ -160,11 +160,11 @@ json encode_node(const NodeReport &n) {
 
 json encode_nodes(std::span<const NodeReport> nodes) {
   json arr = json::array();
-  for (const auto &n : nodes) arr.push_back(encode_node(n));
+  for (const auto& n : nodes) arr.push_back(encode_node(n));
   return json{{"nodes", std::move(arr)}};
 }
 
-mrc::Result<NodeReport> decode_node(const json &j) {
+mrc::Result<NodeReport> decode_node(const json& j) {
   if (!j.is_object()) return mrc::fail(EPROTO, "node entry is not a JSON object");
   constexpr uint64_t u16 = std::numeric_limits<uint16_t>::max(), u32 = std::numeric_limits<uint32_t>::max(),
                      u64 = std::numeric_limits<uint64_t>::max();
@@ -188,28 +188,28 @@ mrc::Result<NodeReport> decode_node(const json &j) {
   return n;
 }
 
-mrc::Result<std::vector<NodeReport>> decode_nodes(const json &reply) {
+mrc::Result<std::vector<NodeReport>> decode_nodes(const json& reply) {
   if (auto ok = check_reply(reply); !ok) return tl::unexpected(ok.error());
   auto arr = reply.find("nodes");
   if (arr == reply.end() || !arr->is_array()) return mrc::fail(EPROTO, "reply has no \"nodes\" array");
   std::vector<NodeReport> out;
   out.reserve(arr->size());
-  for (const auto &el : *arr) {
+  for (const auto& el : *arr) {
     auto n = decode_node(el);
     if (!n) return tl::unexpected(n.error());
     out.push_back(std::move(*n));
   }
-  std::stable_sort(out.begin(), out.end(), [](const NodeReport &a, const NodeReport &b) { return a.id < b.id; });
+  std::stable_sort(out.begin(), out.end(), [](const NodeReport& a, const NodeReport& b) { return a.id < b.id; });
   return out;
 }
 
-json encode_status(const StatusReport &s) {
+json encode_status(const StatusReport& s) {
   return json{{"id", s.id},         {"cluster", s.cluster}, {"address", s.address},
               {"active", s.active}, {"blocked", s.blocked}, {"step_ms", s.step_ms},
               {"window", s.window}, {"known", s.known},     {"stats", s.stats}};
 }
 
-mrc::Result<StatusReport> decode_status(const json &reply) {
+mrc::Result<StatusReport> decode_status(const json& reply) {
   if (auto ok = check_reply(reply); !ok) return tl::unexpected(ok.error());
   constexpr uint64_t u32 = std::numeric_limits<uint32_t>::max();
   Fields f(reply, "status reply");
@@ -218,8 +218,8 @@ mrc::Result<StatusReport> decode_status(const json &reply) {
   s.cluster = static_cast<gossip::ClusterId>(f.uint("cluster", u32));
   s.address = f.string("address");
   s.active = f.boolean("active");
-  if (const json *blocked = f.array("blocked"))
-    for (const auto &b : *blocked) {
+  if (const json* blocked = f.array("blocked"))
+    for (const auto& b : *blocked) {
       if (!b.is_number_integer() || b.get<int64_t>() < 0 || b.get<uint64_t>() > u32)
         f.bad("blocked", "holds something not a cluster id");
       else

@@ -46,7 +46,7 @@ std::span<const OpSpec> ops();
 /// Checks a request: an object with a known "op", "cluster" (an integer
 /// 1..2^32-1) exactly when the op takes one, and no other field. Returns
 /// the op's row; errors (EINVAL) are the message to send back.
-[[nodiscard]] mrc::Result<const OpSpec *> validate_request(const nlohmann::json &request);
+[[nodiscard]] mrc::Result<const OpSpec*> validate_request(const nlohmann::json& request);
 
 /// {"op":OP} and {"op":OP,"cluster":N}.
 nlohmann::json make_request(std::string_view op);
@@ -57,10 +57,9 @@ nlohmann::json ok_reply();
 nlohmann::json error_reply(std::string_view message);
 /// A reply carrying "ok":false becomes an error with its message (EPROTO
 /// with the daemon's words); any other reply is fine.
-[[nodiscard]] mrc::Result<void> check_reply(const nlohmann::json &reply);
+[[nodiscard]] mrc::Result<void> check_reply(const nlohmann::json& reply);
 
-/// One entry of the "nodes" reply: a node's resources as this daemon holds
-/// them.
+/// One entry of the "nodes" reply: a node's resources as this daemon holds them.
 struct NodeReport {
   gossip::NodeId id = 0;
   std::string address;  ///< "ip:port" of its gossip endpoint
@@ -68,21 +67,21 @@ struct NodeReport {
   gossip::Resources res;
   double age_s = 0;   ///< seconds since the node produced the entry
   bool self = false;  ///< the entry is the answering daemon's own
-  bool operator==(const NodeReport &) const = default;
+  bool operator==(const NodeReport&) const = default;
 };
 
 /// The "nodes" element: id, address, cluster, cpus, speed, load (float,
 /// Resources.load / 100), mem_total, mem_free, swap_total, swap_free (bytes),
 /// guests, accepting, age_s, self.
-nlohmann::json encode_node(const NodeReport &n);
+nlohmann::json encode_node(const NodeReport& n);
 /// {"nodes":[encode_node...]} in the given order.
 nlohmann::json encode_nodes(std::span<const NodeReport> nodes);
 /// Decodes one element. Fields the issue-4 format requires must be present
 /// with the right type; swap_*, accepting and self default; extra fields
 /// are ignored (a newer daemon may add some). Errors (EPROTO) name the field.
-[[nodiscard]] mrc::Result<NodeReport> decode_node(const nlohmann::json &j);
+[[nodiscard]] mrc::Result<NodeReport> decode_node(const nlohmann::json& j);
 /// Decodes a "nodes" reply ({"ok":false} becomes its error), sorted by id.
-[[nodiscard]] mrc::Result<std::vector<NodeReport>> decode_nodes(const nlohmann::json &reply);
+[[nodiscard]] mrc::Result<std::vector<NodeReport>> decode_nodes(const nlohmann::json& reply);
 
 /// The "status" reply.
 struct StatusReport {
@@ -95,12 +94,11 @@ struct StatusReport {
   uint32_t window = 0;
   uint32_t known = 0;                               ///< entries in this node's table, itself included
   nlohmann::json stats = nlohmann::json::object();  ///< gossip counters, name → number
-  bool operator==(const StatusReport &) const = default;
+  bool operator==(const StatusReport&) const = default;
 };
 
-nlohmann::json encode_status(const StatusReport &s);
-/// Decodes a "status" reply ({"ok":false} becomes its error); errors name the
-/// field.
-[[nodiscard]] mrc::Result<StatusReport> decode_status(const nlohmann::json &reply);
+nlohmann::json encode_status(const StatusReport& s);
+/// Decodes a "status" reply ({"ok":false} becomes its error); errors name the field.
+[[nodiscard]] mrc::Result<StatusReport> decode_status(const nlohmann::json& reply);
 
 }  // namespace mosix::mosixd

@@ -46,15 +46,14 @@ int exit_status(int st) { return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSI
 
 }  // namespace
 
-MosrunOptions parse_mosrun_cli(int argc, char **argv) {
-  CLI::App app{
-      "Run a command as a migratable MOSIX process, with checkpoints; "
-      "or recover one.\n"
-      "  mosrun [-C FILE [-A MINUTES]] command [args...]\n"
-      "  mosrun -R FILE [-C FILE [-A MINUTES]]\n"
-      "`migrate PID NODE|home|checkpoint` moves or checkpoints it. "
-      "Exit status: the process's.",
-      "mosrun"};
+MosrunOptions parse_mosrun_cli(int argc, char** argv) {
+  CLI::App app{"Run a command as a migratable MOSIX process, with checkpoints; "
+               "or recover one.\n"
+               "  mosrun [-C FILE [-A MINUTES]] command [args...]\n"
+               "  mosrun -R FILE [-C FILE [-A MINUTES]]\n"
+               "`migrate PID NODE|home|checkpoint` moves or checkpoints it. "
+               "Exit status: the process's.",
+               "mosrun"};
   MosrunOptions o;
   o.socket = mosixd::k_default_socket_path;
   app.add_option("-C", o.checkpoint, "checkpoint file base: checkpoints go to FILE.1, FILE.2, ...");
@@ -65,12 +64,16 @@ MosrunOptions parse_mosrun_cli(int argc, char **argv) {
                  "lets the process into "
                  "another node")
       ->capture_default_str();
+  app.add_option("--link-timeout", o.link_timeout_s,
+                 "seconds the migration link may be silent before a migration is given up (the process stays) or "
+                 "its node counted lost")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   // The command and its arguments: everything from the first word that is
   // not one of ours, options included (`mosrun -C f gzip -c x`).
   app.prefix_command();
-  app.footer(
-      "command [args...]: the command to run and its arguments, passed "
-      "on as they are");
+  app.footer("command [args...]: the command to run and its arguments, passed "
+             "on as they are");
   mosixd::parse_command_line(app, argc, argv);
   o.command = app.remaining();
   if (o.every_minutes && o.checkpoint.empty()) throw mrc::Fatal("-A needs -C FILE");
@@ -83,7 +86,7 @@ namespace {
 
 /// The abstract unix socket on which the mosrun running `pid` takes
 /// requests from migrate ("\0mosix-mosrun-PID": nothing to clean up).
-sockaddr_un control_address(pid_t pid, socklen_t &len) {
+sockaddr_un control_address(pid_t pid, socklen_t& len) {
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   std::string name = "mosix-mosrun-" + std::to_string(pid);
@@ -92,7 +95,7 @@ sockaddr_un control_address(pid_t pid, socklen_t &len) {
   return a;
 }
 
-std::vector<std::byte> from_hex(const std::string &h) {
+std::vector<std::byte> from_hex(const std::string& h) {
   std::vector<std::byte> out;
   for (size_t i = 0; i + 1 < h.size(); i += 2)
     out.push_back(static_cast<std::byte>(std::stoi(h.substr(i, 2), nullptr, 16)));
@@ -102,7 +105,7 @@ std::vector<std::byte> from_hex(const std::string &h) {
 /// One mosrun: its process, its checkpoints, and - while the process runs
 /// elsewhere - its deputy.
 struct Mosrun {
-  const MosrunOptions &o;
+  const MosrunOptions& o;
   pid_t pid = -1;
   int taken = 0;  // checkpoints written: the next is FILE.(taken+1)
   std::optional<migrate::Deputy> away;
@@ -119,7 +122,7 @@ struct Mosrun {
   }
 
   /// Where NODE is: "a.b.c.d:port", or a node number the local mosixd knows.
-  mrc::Result<std::string> resolve(const std::string &node) {
+  mrc::Result<std::string> resolve(const std::string& node) {
     if (node.find('.') != std::string::npos) return node;
     if (node.empty() || node.find_first_not_of("0123456789") != std::string::npos)
       return mrc::fail(EINVAL, "'" + node + "' is not a node number, an a.b.c.d:port, home, checkpoint");
@@ -127,7 +130,7 @@ struct Mosrun {
     if (!reply) return tl::unexpected(reply.error());
     auto nodes = mosixd::decode_nodes(*reply);
     if (!nodes) return tl::unexpected(nodes.error());
-    for (const auto &n : *nodes)
+    for (const auto& n : *nodes)
       if (std::to_string(n.id) == node) return n.address;
     return mrc::fail(ENOENT, "node " + node + " is not known to the mosixd on " + o.socket);
   }
@@ -135,7 +138,7 @@ struct Mosrun {
   /// The local mosixd signs the destination's hello with the cluster key.
   migrate::Signer signer() {
     return [this](std::span<const std::byte> nonce) -> mrc::Result<std::array<std::byte, 32>> {
-      static const char *digits = "0123456789abcdef";
+      static const char* digits = "0123456789abcdef";
       std::string hex;
       for (std::byte b : nonce) {
         hex += digits[static_cast<unsigned>(b) >> 4];
@@ -154,7 +157,7 @@ struct Mosrun {
 
   /// A request from migrate: "" (done) or why not. Sets `ended` if the
   /// process ended on its way home.
-  std::string handle(const std::string &req, std::optional<int> &ended) {
+  std::string handle(const std::string& req, std::optional<int>& ended) {
     if (req == "checkpoint") return checkpoint();
     if (req == "freeze" || req == "continue") return "'" + req + "' is not in this version";
     if (req == "home") {
@@ -168,7 +171,10 @@ struct Mosrun {
     if (away) return "the process runs at " + away->where() + ": bring it home first (migrate PID home)";
     auto where = resolve(req);
     if (!where) return where.error().message;
-    auto d = migrate::Deputy::migrate(pid, *where, signer());
+    migrate::DeputyOptions dopt;
+    dopt.transfer_ms = o.link_timeout_s * 1000;
+    dopt.connect_ms = std::min(dopt.transfer_ms, 10'000);
+    auto d = migrate::Deputy::migrate(pid, *where, signer(), dopt);
     if (!d) return "cannot migrate to " + *where + ": " + d.error().message;
     away.emplace(std::move(*d));
     return "";
@@ -177,7 +183,7 @@ struct Mosrun {
 
 }  // namespace
 
-int run_mosrun(const MosrunOptions &o) {
+int run_mosrun(const MosrunOptions& o) {
   // Our signals arrive on a signalfd; the process gets the default mask.
   sigset_t set;
   sigemptyset(&set);
@@ -211,8 +217,8 @@ int run_mosrun(const MosrunOptions &o) {
       ::close(sfd);
       sigprocmask(SIG_SETMASK, &old, nullptr);
       ::signal(SIGPIPE, SIG_DFL);
-      std::vector<char *> argv;
-      for (const std::string &a : o.command) argv.push_back(const_cast<char *>(a.c_str()));
+      std::vector<char*> argv;
+      for (const std::string& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
       ::execvp(argv[0], argv.data());
       std::fprintf(stderr, "mosrun: %s: %s\n", argv[0], std::strerror(errno));
@@ -225,7 +231,7 @@ int run_mosrun(const MosrunOptions &o) {
   mrc::UniqueFd ctl(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   socklen_t alen = 0;
   sockaddr_un addr = control_address(pid, alen);
-  if (!ctl || ::bind(ctl.get(), reinterpret_cast<const sockaddr *>(&addr), alen) != 0 || ::listen(ctl.get(), 4) != 0)
+  if (!ctl || ::bind(ctl.get(), reinterpret_cast<const sockaddr*>(&addr), alen) != 0 || ::listen(ctl.get(), 4) != 0)
     std::fprintf(stderr, "mosrun: no control socket (migrate cannot reach process %d): %s\n", static_cast<int>(pid),
                  std::strerror(errno));
 
@@ -301,17 +307,16 @@ int run_mosrun(const MosrunOptions &o) {
   }
 }
 
-MigrateOptions parse_migrate_cli(int argc, char **argv) {
-  CLI::App app{
-      "Move a MOSIX process, or checkpoint it.\n"
-      "  migrate PID NODE         move it to node NODE (its number, "
-      "or a.b.c.d:port)\n"
-      "  migrate PID home         bring it back to its home node\n"
-      "  migrate PID checkpoint   a checkpoint now, to its mosrun -C "
-      "FILE (the process runs on)\n"
-      "The process must run under mosrun. Exit status 0 once done; 1 "
-      "and the reason if not.",
-      "migrate"};
+MigrateOptions parse_migrate_cli(int argc, char** argv) {
+  CLI::App app{"Move a MOSIX process, or checkpoint it.\n"
+               "  migrate PID NODE         move it to node NODE (its number, "
+               "or a.b.c.d:port)\n"
+               "  migrate PID home         bring it back to its home node\n"
+               "  migrate PID checkpoint   a checkpoint now, to its mosrun -C "
+               "FILE (the process runs on)\n"
+               "The process must run under mosrun. Exit status 0 once done; 1 "
+               "and the reason if not.",
+               "migrate"};
   MigrateOptions o;
   app.add_option("pid", o.pid, "the process")->required()->check(CLI::PositiveNumber);
   app.add_option("where", o.where, "a node number or a.b.c.d:port, home, checkpoint")->required();
@@ -319,11 +324,11 @@ MigrateOptions parse_migrate_cli(int argc, char **argv) {
   return o;
 }
 
-int run_migrate(const MigrateOptions &o) {
+int run_migrate(const MigrateOptions& o) {
   mrc::UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   socklen_t len = 0;
   sockaddr_un a = control_address(o.pid, len);
-  if (!s || ::connect(s.get(), reinterpret_cast<const sockaddr *>(&a), len) != 0) {
+  if (!s || ::connect(s.get(), reinterpret_cast<const sockaddr*>(&a), len) != 0) {
     if (::kill(o.pid, 0) != 0 && errno == ESRCH)
       std::fprintf(stderr, "migrate: no process %d\n", static_cast<int>(o.pid));
     else

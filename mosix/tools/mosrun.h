@@ -12,19 +12,19 @@
 namespace mosix::tools {
 
 struct MosrunOptions {
-  std::string checkpoint;  ///< -C FILE: checkpoints go to FILE.1, FILE.2, ...
-  int every_minutes = 0;   ///< -A MINUTES: a checkpoint that often (needs -C)
-  std::string recover;     ///< -R FILE: recover this checkpoint instead of starting
-                           ///< a command
-  std::string socket;      ///< --socket PATH: the local mosixd (node numbers, the
-                           ///< migration link's auth)
+  std::string checkpoint;   ///< -C FILE: checkpoints go to FILE.1, FILE.2, ...
+  int every_minutes = 0;    ///< -A MINUTES: a checkpoint that often (needs -C)
+  std::string recover;      ///< -R FILE: recover this checkpoint instead of starting
+                            ///< a command
+  std::string socket;       ///< --socket PATH: the local mosixd (node numbers, the migration link's auth)
+  int link_timeout_s = 60;  ///< --link-timeout: silence allowed on the migration link, seconds
   std::vector<std::string> command;
 };
 
 /// Parses mosrun's command line (the command: every word from the first
 /// that is not one of ours). --help/--version print and exit 0; a bad
 /// line throws mrc::Fatal naming the problem.
-MosrunOptions parse_mosrun_cli(int argc, char **argv);
+MosrunOptions parse_mosrun_cli(int argc, char** argv);
 
 /// Starts (or recovers) the process and stays its parent: checkpoints it
 /// every -A minutes and on `migrate PID checkpoint` (or SIGUSR1 to
@@ -34,7 +34,7 @@ MosrunOptions parse_mosrun_cli(int argc, char **argv);
 /// migrate's requests come on the abstract unix socket
 /// "\0mosix-mosrun-PID": a line (NODE, home, checkpoint), answered "ok"
 /// or "error: WHY".
-int run_mosrun(const MosrunOptions &o);
+int run_mosrun(const MosrunOptions& o);
 
 struct MigrateOptions {
   pid_t pid = 0;
@@ -43,10 +43,10 @@ struct MigrateOptions {
 };
 
 /// Parses migrate's command line; as parse_mosrun_cli.
-MigrateOptions parse_migrate_cli(int argc, char **argv);
+MigrateOptions parse_migrate_cli(int argc, char** argv);
 
 /// Asks the mosrun that runs `pid` to act and waits for it to be done;
 /// returns 0, or prints why not and returns 1.
-int run_migrate(const MigrateOptions &o);
+int run_migrate(const MigrateOptions& o);
 
 }  // namespace mosix::tools
