@@ -31,6 +31,15 @@ constexpr int k_running_ms = 30'000;
 /// Bytes of our stdin passed on per frame.
 constexpr size_t k_in_piece = 64 * 1024;
 
+/// Whether `sig` is (or may be) the original's own interval timer firing:
+/// the process has the timer there, so the deputy does not pass it on.
+/// Held signals carry no siginfo (`code` SI_USER): a timer signal among
+/// them is dropped - one tick may be lost, never doubled.
+bool own_timer(int sig, int code) {
+  bool timer = sig == SIGALRM || sig == SIGVTALRM || sig == SIGPROF;
+  return timer && (code == SI_KERNEL || code == SI_USER);
+}
+
 /// A copy of the deputy's fd `fd` (pidfd_getfd: the same open file).
 UniqueFd copy_fd(int pidfd, int fd) { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0))); }
 
@@ -79,7 +88,8 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const
     if (!c) return mrc::fail_errno("pidfd_getfd " + std::to_string(f.fd));
     (f.fd == 0 ? d.m_in : f.fd == 1 ? d.m_out : d.m_err) = std::move(c);
   }
-  if (d.m_in) mrc::set_nonblocking(d.m_in.get(), true);
+  // Not O_NONBLOCK: the copy shares its open file with the deputy's fd 0
+  // (and whoever else has it); on_stdin reads only when poll says so.
 
   // Phase two: commit, and the destination's word that it runs.
   if (auto c = send_frame(d.link(), FrameType::commit); !c) return tl::unexpected(c.error());
@@ -90,6 +100,9 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const
   if (!there) return tl::unexpected(there.error());
   if (auto b = d.become_deputy(); !b)
     log->warn("deputy {}: {} (the process runs at {})", pid, b.error().message, address);
+  // Signals sent to it while it was frozen are its: they go there too.
+  for (int sig : d.m_tracee.take_held_signals())
+    if (!own_timer(sig, SI_USER)) (void)send_u32(d.link(), FrameType::signal, static_cast<uint32_t>(sig));
   log->info("process {} runs at {} as {} ({} bytes moved)", pid, address, *there, stats->image_bytes);
   return d;
 }
@@ -180,7 +193,9 @@ mrc::Result<bool> Deputy::on_wait(int status) {
   }
   if (!WIFSTOPPED(status)) return false;
   int sig = WSTOPSIG(status);
-  if ((status >> 16) == 0)  // a signal on its way to the deputy: the process's
+  siginfo_t si{};
+  if ((status >> 16) == 0 && ::ptrace(PTRACE_GETSIGINFO, p, nullptr, &si) == 0 && !own_timer(sig, si.si_code))
+    // A signal on its way to the deputy: the process's.
     if (auto s = send_u32(link(), FrameType::signal, static_cast<uint32_t>(sig)); !s) return tl::unexpected(s.error());
   if (::ptrace(PTRACE_CONT, p, nullptr, nullptr) != 0) return mrc::fail_errno("PTRACE_CONT deputy");
   return false;
@@ -258,7 +273,7 @@ mrc::Result<std::optional<int>> Deputy::go_home() {
   if (auto s = send_frame(link(), FrameType::ready); s) (void)recv_frame(link(), k_running_ms);
   log->info("process {} is home from {} ({} bytes)", pid(), m_where, stats->image_bytes);
   m_link.reset();
-  if (auto d = m_tracee.detach(); !d) return tl::unexpected(d.error());
+  if (auto d = release_restored(m_tracee, stats->itimers); !d) return tl::unexpected(d.error());
   return std::nullopt;
 }
 

@@ -157,8 +157,9 @@ Result<uint64_t> place_vdso(Tracee& t, const ImageMeta& m, const std::vector<Map
   for (const MapEntry& e : own) {
     if (e.path != "[vdso]" && e.path != "[vvar]" && e.path != "[vvar_vclock]") continue;
     uint64_t len = e.end - e.start;
-    auto r = call(t, SYS_mremap, {e.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, e.start + static_cast<uint64_t>(delta)},
-                  "move " + e.path + " to " + hex(e.start + static_cast<uint64_t>(delta)));
+    auto r =
+        call(t, SYS_mremap, {e.start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, e.start + static_cast<uint64_t>(delta)},
+             "move " + e.path + " to " + hex(e.start + static_cast<uint64_t>(delta)));
     if (!r) return tl::unexpected(r.error());
   }
   return want->start;
@@ -175,18 +176,18 @@ Result<void> map_region(Tracee& t, uint64_t tramp, const Region& r) {
   auto fd = open_in_child(t, tramp, r.path, oflags);
   if (!fd) return tl::unexpected(fd.error());
   uint64_t flags = (r.flags & MAP_SHARED ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
-  auto a = call(t, SYS_mmap, {r.start, len, r.prot, flags, *fd, r.file_offset}, "map " + r.path + " at " + hex(r.start));
+  auto a =
+      call(t, SYS_mmap, {r.start, len, r.prot, flags, *fd, r.file_offset}, "map " + r.path + " at " + hex(r.start));
   (void)t.syscall(SYS_close, {*fd});
   return a ? Result<void>{} : tl::unexpected(a.error());
 }
 
-/// Signal dispositions, timers, alternate stack, robust list, rseq, tid
-/// address: what the process set up for itself, set again from inside.
+/// Signal dispositions, alternate stack, robust list, rseq, tid address:
+/// what the process set up for itself, set again from inside. Not the
+/// timers: release_restored() arms them.
 Result<void> thread_state(Tracee& t, uint64_t tramp, const CoreState& c) {
   const uint64_t data = tramp + k_tramp_data;
-  auto put = [&](const void* p, size_t n) {
-    return t.write_memory(data, {static_cast<const std::byte*>(p), n});
-  };
+  auto put = [&](const void* p, size_t n) { return t.write_memory(data, {static_cast<const std::byte*>(p), n}); };
   for (int sig = 1; sig <= 64; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     const SigAction& a = c.sigactions[static_cast<size_t>(sig - 1)];
@@ -196,14 +197,6 @@ Result<void> thread_state(Tracee& t, uint64_t tramp, const CoreState& c) {
     // 32 and 33 are glibc's own: the kernel takes them, glibc set them.
     if (*r < 0 && sig != 32 && sig != 33)
       return fail(static_cast<int>(-*r), "cannot restore: rt_sigaction " + std::to_string(sig));
-  }
-  for (int which = 0; which < 3; ++which) {
-    const ITimer& it = c.itimers[static_cast<size_t>(which)];
-    int64_t v[4] = {it.interval_us / 1'000'000, it.interval_us % 1'000'000, it.value_us / 1'000'000,
-                    it.value_us % 1'000'000};
-    if (auto w = put(v, sizeof(v)); !w) return w;
-    if (auto r = call(t, SYS_setitimer, {static_cast<uint64_t>(which), data, 0}, "setitimer"); !r)
-      return tl::unexpected(r.error());
   }
   struct {
     uint64_t sp;
@@ -236,8 +229,20 @@ Result<void> mm_fields(Tracee& t, uint64_t tramp, const MmFields& mm) {
     uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start,
         env_end, auxv;
     uint32_t auxv_size, exe_fd;
-  } map{mm.start_code, mm.end_code, mm.start_data, mm.end_data, mm.start_brk, mm.brk, mm.start_stack, mm.arg_start,
-        mm.arg_end, mm.env_start, mm.env_end, 0, 0, ~uint32_t{0}};
+  } map{mm.start_code,
+        mm.end_code,
+        mm.start_data,
+        mm.end_data,
+        mm.start_brk,
+        mm.brk,
+        mm.start_stack,
+        mm.arg_start,
+        mm.arg_end,
+        mm.env_start,
+        mm.env_end,
+        0,
+        0,
+        ~uint32_t{0}};
   const uint64_t data = tramp + k_tramp_data;
   const uint64_t auxv_at = data + 256;
   if (mm.auxv.size() * 8 > k_page_size - k_tramp_data - 256) return cannot("auxv too large");
@@ -297,6 +302,7 @@ Result<void> rebuild(Tracee& t, const ImageMeta& m, ImageReader& reader, Restore
     stats.pages += run.count;
   }
   stats.image_bytes = reader.bytes_read();
+  stats.itimers = m.core.itimers;
 
   // 5. What the process set up for itself, the mm fields, the limits.
   if (auto s = thread_state(t, *tramp, m.core); !s) return tl::unexpected(s.error());
@@ -457,6 +463,29 @@ Result<RestoreStats> restore_into(Tracee& t, ImageReader& reader) {
   RestoreStats stats;
   if (auto b = rebuild(t, *meta, reader, stats); !b) return tl::unexpected(b.error());
   return stats;
+}
+
+}  // namespace mosix::migrate
+
+namespace mosix::migrate {
+
+Result<void> Restored::release() { return release_restored(tracee, stats.itimers); }
+
+Result<void> release_restored(Tracee& t, const std::array<ITimer, 3>& itimers) {
+  bool any = false;
+  for (const ITimer& it : itimers) any = any || it.value_us || it.interval_us;
+  if (any) {
+    auto page = t.scratch();
+    if (!page) return tl::unexpected(page.error());
+    for (size_t which = 0; which < itimers.size(); ++which) {
+      const ITimer& it = itimers[which];
+      int64_t v[4] = {it.interval_us / 1'000'000, it.interval_us % 1'000'000, it.value_us / 1'000'000,
+                      it.value_us % 1'000'000};
+      if (auto w = t.write_memory(*page, {reinterpret_cast<const std::byte*>(v), sizeof(v)}); !w) return w;
+      if (auto r = call(t, SYS_setitimer, {which, *page, 0}, "setitimer"); !r) return tl::unexpected(r.error());
+    }
+  }
+  return t.detach();  // the scratch page goes with it
 }
 
 }  // namespace mosix::migrate

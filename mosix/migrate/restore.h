@@ -21,9 +21,10 @@ namespace mosix::migrate {
 
 /// What a restore did, for logs and mosps.
 struct RestoreStats {
-  uint64_t regions = 0;     ///< mappings made
-  uint64_t pages = 0;       ///< pages written
-  uint64_t image_bytes = 0; ///< read from the stream, bytes
+  uint64_t regions = 0;             ///< mappings made
+  uint64_t pages = 0;               ///< pages written
+  uint64_t image_bytes = 0;         ///< read from the stream, bytes
+  std::array<ITimer, 3> itimers{};  ///< the image's, for release_restored()
 };
 
 /// A restored process, held stopped just before it would run again: the
@@ -32,9 +33,16 @@ struct RestoreStats {
 struct Restored {
   Tracee tracee;
   RestoreStats stats;
-  /// Detaches: the process runs on from where the image was taken.
-  [[nodiscard]] Result<void> release() { return tracee.detach(); }
+  /// The image's interval timers (stats.itimers) armed, then detached: the process runs on
+  /// from where the image was taken.
+  [[nodiscard]] Result<void> release();
 };
+
+/// Arms `itimers` in `t` (the image's ITIMER_REAL, _VIRTUAL, _PROF) and
+/// detaches it. Last, so a timer cannot fire while the process is still
+/// held: a signal delivered before it re-enters the syscall it was frozen
+/// in (pause(), a sleep) would be taken before the syscall, not in it.
+[[nodiscard]] Result<void> release_restored(Tracee& t, const std::array<ITimer, 3>& itimers);
 
 /// Why this machine cannot run the image, or nothing: another machine
 /// type, CPU features the image may use and this CPU lacks, a vdso of
@@ -57,6 +65,8 @@ struct Restored {
 /// image lacks are closed; relayed stdio stays), then its cwd, umask,
 /// memory and state as restore() does. The caller detaches it. Errors as
 /// restore(); after one, `t`'s address space is in pieces.
+/// The image's timers are in RestoreStats::itimers: release with
+/// release_restored().
 [[nodiscard]] Result<RestoreStats> restore_into(Tracee& t, ImageReader& reader);
 
 }  // namespace mosix::migrate

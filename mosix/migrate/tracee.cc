@@ -97,9 +97,7 @@ Result<Tracee> Tracee::seize(pid_t pid, int timeout_ms) {
 }
 
 Tracee::Tracee(Tracee&& o) noexcept
-    : m_pid(std::exchange(o.m_pid, -1)),
-      m_syscall_insn(o.m_syscall_insn),
-      m_scratch(std::exchange(o.m_scratch, 0)),
+    : m_pid(std::exchange(o.m_pid, -1)), m_syscall_insn(o.m_syscall_insn), m_scratch(std::exchange(o.m_scratch, 0)),
       m_signals(std::move(o.m_signals)) {}
 
 Tracee& Tracee::operator=(Tracee&& o) noexcept {

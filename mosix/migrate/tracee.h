@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -92,6 +93,9 @@ class Tracee {
   /// Lets the process go: signals that arrived while it was held are
   /// delivered. Errors only if it vanished (ESRCH).
   [[nodiscard]] Result<void> detach();
+  /// The signals that arrived while it was held, handed over instead of
+  /// being delivered at detach (a deputy passes them on to its process).
+  std::vector<int> take_held_signals() { return std::exchange(m_signals, {}); }
   /// Forgets the process without detaching (it was killed).
   void abandon() { m_pid = -1; }
 

@@ -1,0 +1,377 @@
+"""Issue 5, live migration between two nodes: real mosixd in two network
+namespaces (n1 the home node, n2 the destination), `mosrun` in n1, moved
+with `migrate PID 2` and `migrate PID home`.
+
+zdtm-style workloads (tests/e2e/zdtm/zdtm.c, a CPython counter, gzip and
+sort) are migrated back and forth at least three times and then check
+themselves (SIGUSR2 to the deputy reaches the process, which prints PASS);
+the deputy keeps the PID, holds no memory, relays stdio, signals and the
+exit status. Faults: the destination killed, or its link cut, mid-transfer
+leaves the process running at home; a corrupted or unsigned image is
+refused by the destination and nothing runs from it. A soak: 100
+migrations of the checksummed array.
+"""
+
+import hashlib
+import hmac
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+import mosix_cluster as M
+
+LINK_TIMEOUT_S = 4
+
+COUNTER = """
+import sys, time
+i = 0
+while True:
+    print(i, flush=True)
+    i += 1
+    time.sleep(0.1)
+"""
+
+
+@pytest.fixture(scope="module")
+def nodes():
+    M.require("mosixd", "mosrun", "migrate", "mosmon")
+    with M.MosixCluster(step_ms=500, window=2) as c:
+        c.daemon_args = ["-v"]
+        home, dest = c.one_cluster([1, 2])
+        assert M.wait_for(lambda: home.ids() == [1, 2] and dest.ids() == [1, 2], 30), "the two nodes do not see each other"
+        yield c, home, dest
+
+
+@pytest.fixture(scope="module")
+def zdtm(tmp_path_factory):
+    exe = tmp_path_factory.mktemp("zdtm") / "zdtm"
+    src = os.path.join(os.path.dirname(__file__), "zdtm", "zdtm.c")
+    subprocess.run(["cc", "-O2", "-Wall", "-o", str(exe), src], check=True)
+    return str(exe)
+
+
+def text(path):
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Job:
+    """A command run by mosrun on the home node."""
+
+    def __init__(self, home, args, cwd, stdout, stdin=subprocess.DEVNULL, stderr=None):
+        self.home = home
+        self.err = open(os.path.join(str(cwd), "mosrun.err"), "w") if stderr is None else stderr
+        self.p = subprocess.Popen(
+            ["ip", "netns", "exec", home.ns, str(M.MosixCluster.bin("mosrun")), "--socket", str(home.socket),
+             "--link-timeout", str(LINK_TIMEOUT_S)] + args,
+            cwd=cwd, stdout=stdout, stdin=stdin, stderr=self.err, close_fds=True)
+        wait_for(lambda: self._kids(), 10, "mosrun to start its process")
+        self.pid = self._kids()[0]
+
+    def _kids(self):
+        try:
+            with open("/proc/%d/task/%d/children" % (self.p.pid, self.p.pid)) as f:
+                return [int(k) for k in f.read().split()]
+        except FileNotFoundError:
+            return []
+
+    def migrate(self, where, check=True):
+        r = subprocess.run(["ip", "netns", "exec", self.home.ns, str(M.MosixCluster.bin("migrate")), str(self.pid),
+                            where], capture_output=True, text=True, timeout=120)
+        if check:
+            assert r.returncode == 0, "migrate %d %s: %s" % (self.pid, where, r.stderr)
+        return r
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def wait(self, timeout=120):
+        return self.p.wait(timeout=timeout)
+
+
+def guests(node):
+    """The guest count node's mosixd reports for itself (each step)."""
+    v = node.json()
+    return [e for e in v["nodes"] if e["id"] == node.id][0]["guests"]
+
+
+def test_counter_moves_there_and_back_three_times_and_its_deputy_passes_signals(nodes, tmp_path):
+    c, home, dest = nodes
+    (tmp_path / "counter.py").write_text(COUNTER)
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        job = Job(home, ["/usr/bin/python3", "counter.py"], tmp_path, f)
+    wait_for(lambda: len(text(out).split()) >= 5, 20, "the counter to start")
+    rss_home = job.rss_kib()
+    for rnd in range(3):
+        job.migrate("2")
+        n = len(text(out).split())
+        wait_for(lambda: len(text(out).split()) >= n + 5, 20, "the counter to count at node 2")
+        # The deputy: the same PID, the child of mosrun, its memory gone.
+        assert job._kids() == [job.pid]
+        assert job.rss_kib() < rss_home / 4, (job.rss_kib(), rss_home)
+        wait_for(lambda: guests(dest) == 1, 5, "node 2 to count its guest")
+        job.migrate("home")
+        n = len(text(out).split())
+        wait_for(lambda: len(text(out).split()) >= n + 5, 20, "the counter to count at home again")
+        assert job.rss_kib() > rss_home / 2
+    job.migrate("2")
+    time.sleep(0.5)
+    # SIGTERM to the deputy ends the process there; the deputy ends alike.
+    os.kill(job.pid, signal.SIGTERM)
+    assert job.wait(30) == 128 + signal.SIGTERM
+    nums = [int(x) for x in text(out).split()]
+    assert nums == list(range(len(nums))), "a gap or a repeat: %s" % nums
+    assert len(nums) >= 35, nums
+
+
+def test_exit_status_and_stdout_come_home(nodes, tmp_path):
+    c, home, dest = nodes
+    prog = "import sys, time\nfor i in range(30):\n    print('out', i, flush=True)\n    time.sleep(0.05)\n" \
+           "sys.stderr.write('bye\\n')\nsys.exit(7)\n"
+    (tmp_path / "p.py").write_text(prog)
+    job = Job(home, ["/usr/bin/python3", "p.py"], tmp_path, subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.3)
+    job.migrate("2")
+    out, err = job.p.communicate(timeout=60)
+    assert job.p.returncode == 7, err
+    assert out.decode().split("\n")[:-1] == ["out %d" % i for i in range(30)], out
+    assert b"bye" in err, err
+
+
+@pytest.mark.parametrize("mode", ["alarm", "reader", "array", "shared", "stdin", "recurse"])
+def test_zdtm_workload_migrated_back_and_forth(nodes, zdtm, tmp_path, mode):
+    c, home, dest = nodes
+    args = [mode]
+    if mode == "reader":
+        data = tmp_path / "data.bin"
+        data.write_bytes(bytes(i * 131 % 251 for i in range(1 << 20)))
+        args.append(str(data))
+    if mode == "array":
+        args.append("1024")  # MiB
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        job = Job(home, [zdtm] + args, tmp_path, f, stdin=subprocess.PIPE if mode == "stdin" else subprocess.DEVNULL,
+                  stderr=subprocess.STDOUT if mode == "shared" else None)
+    wait_for(lambda: "ready" in text(out), 60, mode + " to be ready")
+    for where in ["2", "home", "2", "home", "2"]:
+        job.migrate(where)
+        time.sleep(0.3)
+    if mode == "stdin":
+        job.p.stdin.write(b"go\n")  # to the deputy's stdin: relayed to node 2
+        job.p.stdin.close()
+    else:
+        os.kill(job.pid, signal.SIGUSR2)  # to the deputy: the process gets it
+    assert job.wait(120) == 0, text(out)[-500:] + text(tmp_path / "mosrun.err")
+    got = text(out)
+    assert got.rstrip().endswith("PASS"), got[-500:]
+    body = got.split()
+    if mode == "alarm":
+        ticks = [int(t) for k, t in zip(body, body[1:]) if k == "tick"]
+        assert ticks == list(range(ticks[0], ticks[0] + len(ticks))) and len(ticks) > 10, ticks
+    if mode == "shared":
+        nums = [int(t) for k, t in zip(body, body[1:]) if k == "line"]
+        assert nums == list(range(len(nums))) and len(nums) > 20, nums
+
+
+def test_gzip_and_sort_migrated_mid_run_give_the_same_bytes(nodes, tmp_path):
+    """gzip -c writing to mosrun's stdout (a pipe: relayed) and sort writing
+    a file, each moved there and back three times mid-run: their output is
+    byte-identical to unmigrated runs'."""
+    c, home, dest = nodes
+    src = tmp_path / "in.bin"
+    with open(src, "wb") as f:
+        for i in range(300000):
+            f.write(b"line %d of some text that gzip can compress well\n" % i)
+        f.write(os.urandom(64 << 20))
+    want_gz = subprocess.run(["gzip", "-c", str(src)], stdout=subprocess.PIPE, check=True).stdout
+    lines = tmp_path / "lines.txt"
+    rnd = random.Random(7)
+    with open(lines, "w") as f:
+        for i in range(3_000_000):
+            f.write("%016x %d\n" % (rnd.getrandbits(64), i))
+    want_sort = subprocess.run(["sort", "--parallel=1", str(lines)], stdout=subprocess.PIPE, check=True).stdout
+
+    gz = Job(home, ["gzip", "-c", str(src)], tmp_path, subprocess.PIPE)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(gz.p.stdout.read()))
+    reader.start()
+    sorted_out = tmp_path / "sorted.txt"
+    with open(sorted_out, "wb") as f:
+        so = Job(home, ["sort", "--parallel=1", "-S", "64M", str(lines)], tmp_path, f)
+    for where in ["2", "home", "2", "home", "2", "home"]:
+        for job in (gz, so):
+            if job.p.poll() is None:
+                r = job.migrate(where, check=False)
+                assert r.returncode == 0 or job.p.poll() is not None or "home already" in r.stderr, r.stderr
+        time.sleep(0.2)
+    assert gz.wait(300) == 0
+    reader.join(60)
+    assert so.wait(300) == 0
+    assert got and len(got[0]) == len(want_gz) and got[0] == want_gz, "gzip output differs"
+    assert sorted_out.read_bytes() == want_sort, "sort output differs"
+
+
+def test_what_cannot_move_is_refused_and_runs_on(nodes, tmp_path):
+    c, home, dest = nodes
+    prog = COUNTER.replace("i = 0", "import socket\ns = socket.socket()\ni = 0")
+    (tmp_path / "sock.py").write_text(prog)
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        job = Job(home, ["/usr/bin/python3", "sock.py"], tmp_path, f)
+    wait_for(lambda: len(text(out).split()) >= 3, 20, "the program to start")
+    r = job.migrate("2", check=False)
+    assert r.returncode == 1 and "cannot move: fd 3 is a socket" in r.stderr, r.stderr
+    r = job.migrate("9", check=False)
+    assert r.returncode == 1 and "node 9 is not known" in r.stderr, r.stderr
+    r = job.migrate("home", check=False)
+    assert r.returncode == 1 and "home already" in r.stderr, r.stderr
+    n = len(text(out).split())
+    wait_for(lambda: len(text(out).split()) >= n + 5, 20, "the program to run on")
+    assert guests(dest) == 0
+    os.kill(job.pid, signal.SIGTERM)
+    assert job.wait(30) == 128 + signal.SIGTERM
+
+
+def _guest_ends(dest):
+    """Processes in the destination's namespace other than its mosixd."""
+    pids = subprocess.run(["ip", "netns", "pids", dest.ns], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in pids if int(p) != dest.proc.pid]
+
+
+@pytest.mark.parametrize("fault", ["destination_killed", "link_cut"])
+def test_a_fault_mid_transfer_leaves_the_process_at_home(nodes, zdtm, tmp_path, fault):
+    c, home, dest = nodes
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        job = Job(home, [zdtm, "array", "2048"], tmp_path, f)
+    wait_for(lambda: "ready" in text(out), 120, "the array")
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", job.migrate("2", check=False)))
+    t0 = time.monotonic()
+    t.start()
+    wait_for(lambda: _guest_ends(dest), 10, "the transfer to start")
+    time.sleep(0.2)
+    if fault == "destination_killed":
+        for p in [dest.proc.pid] + _guest_ends(dest):
+            os.kill(p, signal.SIGKILL)
+    else:
+        subprocess.run(["ip", "-n", dest.ns, "link", "set", "eth0", "down"], check=True)
+    t.join(LINK_TIMEOUT_S * 3 + 30)
+    took = time.monotonic() - t0
+    r = result["r"]
+    print("%s: migrate said %r after %.1f s" % (fault, r.stderr.strip(), took))
+    try:
+        assert r.returncode == 1, r.stderr
+        assert "cannot migrate" in r.stderr, r.stderr
+        assert took < LINK_TIMEOUT_S * 3 + 10, took
+        # It runs on at home, whole: the checksum holds.
+        assert job.rss_kib() > 1 << 20
+        os.kill(job.pid, signal.SIGUSR2)
+        assert job.wait(60) == 0, text(out)
+        assert text(out).rstrip().endswith("PASS")
+    finally:
+        if fault == "destination_killed":
+            dest.proc.wait()
+            c.start(dest)
+        else:
+            subprocess.run(["ip", "-n", dest.ns, "link", "set", "eth0", "up"], check=True)
+    wait_for(lambda: not _guest_ends(dest), 70, "the half-built guest to be gone")
+
+
+def _frame(t, payload=b""):
+    return struct.pack("<II", t, len(payload)) + payload
+
+
+def _read_frame(s):
+    h = b""
+    while len(h) < 8:
+        chunk = s.recv(8 - len(h))
+        if not chunk:
+            return None, None
+        h += chunk
+    t, n = struct.unpack("<II", h)
+    p = b""
+    while len(p) < n:
+        p += s.recv(n - len(p))
+    return t, p
+
+
+def _send_image(dest, image, key):
+    """Plays the home end by hand: hello, auth with `key`, the image; returns
+    the destination's answer (frame type, payload)."""
+    s = socket.create_connection((dest.ip, M.PORT), timeout=20)
+    try:
+        t, hello = _read_frame(s)
+        assert t == 1 and hello.startswith(b"MOSIX-MIGRATE 1\n"), (t, hello)
+        s.sendall(_frame(2, hmac.new(key.encode(), hello, hashlib.sha256).digest()))
+        for i in range(0, len(image), 1 << 20):
+            s.sendall(_frame(3, image[i:i + (1 << 20)]))
+        s.sendall(_frame(3))
+        return _read_frame(s)
+    except (BrokenPipeError, ConnectionResetError):
+        return None, None
+    finally:
+        s.close()
+
+
+def test_a_corrupted_or_unsigned_image_is_refused(nodes, tmp_path):
+    c, home, dest = nodes
+    (tmp_path / "counter.py").write_text(COUNTER)
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        job = Job(home, ["-C", str(tmp_path / "ck"), "/usr/bin/python3", "counter.py"], tmp_path, f)
+    wait_for(lambda: len(text(out).split()) >= 3, 20, "the counter to start")
+    job.migrate("checkpoint")
+    os.kill(job.pid, signal.SIGKILL)
+    job.wait(30)
+    image = bytearray((tmp_path / "ck.1").read_bytes())
+    image[len(image) // 2] ^= 0x5A
+    n = len(text(out).split())
+    t, why = _send_image(dest, bytes(image), M.KEY)
+    assert t == 5, (t, why)  # an error frame, naming the cause
+    assert b"image:" in why or b"cannot restore" in why, why
+    t, why = _send_image(dest, bytes((tmp_path / "ck.1").read_bytes()), "not-the-cluster-key-0123456789")
+    assert t is None, (t, why)  # the connection is dropped: nothing was restored
+    time.sleep(1)
+    assert len(text(out).split()) == n, "something ran from a refused image"
+    assert not _guest_ends(dest)
+    assert "not signed with the cluster key" in dest.log.read_text()
+
+
+def test_soak_100_migrations_of_the_checksummed_array(nodes, zdtm, tmp_path):
+    c, home, dest = nodes
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        job = Job(home, [zdtm, "array", "64"], tmp_path, f)
+    wait_for(lambda: "ready" in text(out), 60, "the array")
+    t0 = time.monotonic()
+    for i in range(100):
+        job.migrate("2" if i % 2 == 0 else "home")
+    took = time.monotonic() - t0
+    print("100 migrations of 64 MiB in %.1f s" % took)
+    os.kill(job.pid, signal.SIGUSR2)
+    assert job.wait(60) == 0, text(out)
+    assert text(out).rstrip().endswith("PASS")
