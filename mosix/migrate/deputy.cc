@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "common/log.h"
@@ -53,6 +54,7 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const
   UniqueFd link(*fd);
   set_link_timeouts(link.get(), o.transfer_ms);
   if (auto h = connect_handshake(link.get(), sign, o.connect_ms); !h) return tl::unexpected(h.error());
+  const auto frozen_at = std::chrono::steady_clock::now();
   auto t = Tracee::seize(pid);
   if (!t) return tl::unexpected(t.error());
   Deputy d(std::move(*t), std::move(link), address);
@@ -98,6 +100,7 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const
   if (running->type != FrameType::running) return fail(EPROTO, address + ": no word that the process runs");
   auto there = frame_u32(*running);
   if (!there) return tl::unexpected(there.error());
+  d.m_frozen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - frozen_at).count();
   if (auto b = d.become_deputy(); !b)
     log->warn("deputy {}: {} (the process runs at {})", pid, b.error().message, address);
   // Signals sent to it while it was frozen are its: they go there too.

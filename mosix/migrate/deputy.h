@@ -43,6 +43,9 @@ class Deputy {
   pid_t pid() const { return m_tracee.pid(); }
   const std::string& where() const { return m_where; }
   const DumpStats& stats() const { return m_stats; }
+  /// How long the process was frozen: from the seize to the destination's
+  /// word that it runs, ms.
+  double frozen_ms() const { return m_frozen_ms; }
   /// The link, to poll for input.
   int link() const { return m_link.get(); }
   /// The deputy's stdin (relayed), to poll; -1 if it is not relayed or ended.
@@ -76,6 +79,7 @@ class Deputy {
   mrc::UniqueFd m_link;
   std::string m_where;
   DumpStats m_stats;
+  double m_frozen_ms = 0;
   int m_transfer_ms = 60'000;
   mrc::UniqueFd m_in, m_out,
       m_err;  // the deputy's relayed stdio (pidfd_getfd copies)

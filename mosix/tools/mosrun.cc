@@ -109,6 +109,7 @@ struct Mosrun {
   pid_t pid = -1;
   int taken = 0;  // checkpoints written: the next is FILE.(taken+1)
   std::optional<migrate::Deputy> away;
+  std::string done;  // what the last request did, for migrate -v
 
   /// A checkpoint now: "" or why not.
   std::string checkpoint() {
@@ -176,6 +177,11 @@ struct Mosrun {
     dopt.connect_ms = std::min(dopt.transfer_ms, 10'000);
     auto d = migrate::Deputy::migrate(pid, *where, signer(), dopt);
     if (!d) return "cannot migrate to " + *where + ": " + d.error().message;
+    char said[200];
+    std::snprintf(said, sizeof said, "process %d runs at %s: %llu bytes of memory, image %llu bytes, frozen %.1f ms",
+                  static_cast<int>(pid), where->c_str(), static_cast<unsigned long long>(d->stats().pages * 4096),
+                  static_cast<unsigned long long>(d->stats().image_bytes), d->frozen_ms());
+    done = said;
     away.emplace(std::move(*d));
     return "";
   }
@@ -276,7 +282,8 @@ int run_mosrun(const MosrunOptions& o) {
         std::string req(buf, static_cast<size_t>(got));
         while (!req.empty() && (req.back() == '\n' || req.back() == '\r')) req.pop_back();
         std::string why = m.handle(req, ended);
-        std::string reply = why.empty() ? "ok\n" : "error: " + why + "\n";
+        std::string reply = why.empty() ? "ok " + m.done + "\n" : "error: " + why + "\n";
+        m.done.clear();
         (void)!::send(c.get(), reply.data(), reply.size(), MSG_NOSIGNAL);
         if (ended) {
           int st = 0;
@@ -320,6 +327,7 @@ MigrateOptions parse_migrate_cli(int argc, char** argv) {
   MigrateOptions o;
   app.add_option("pid", o.pid, "the process")->required()->check(CLI::PositiveNumber);
   app.add_option("where", o.where, "a node number or a.b.c.d:port, home, checkpoint")->required();
+  app.add_flag("-v,--verbose", o.verbose, "say what moved and for how long the process was frozen");
   mosixd::parse_command_line(app, argc, argv);
   return o;
 }
@@ -348,7 +356,10 @@ int run_migrate(const MigrateOptions& o) {
   ssize_t n;
   while ((n = ::recv(s.get(), buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
   while (!reply.empty() && reply.back() == '\n') reply.pop_back();
-  if (reply == "ok") return 0;
+  if (reply == "ok" || reply.rfind("ok ", 0) == 0) {
+    if (o.verbose && reply.size() > 3) std::printf("%s\n", reply.c_str() + 3);
+    return 0;
+  }
   std::fprintf(stderr, "migrate: %s\n",
                reply.rfind("error: ", 0) == 0 ? reply.c_str() + 7
                : reply.empty()                ? "mosrun ended without an answer"

@@ -38,6 +38,7 @@ int run_mosrun(const MosrunOptions& o);
 
 struct MigrateOptions {
   pid_t pid = 0;
+  bool verbose = false;  ///< -v: say what moved and for how long the process was frozen
   std::string where;  ///< a node number, a.b.c.d:port, home, checkpoint (freeze,
                       ///< continue: not yet)
 };

@@ -4,6 +4,7 @@
  *   alarm    SIGALRM from setitimer with an SA_SIGINFO handler; ticks go on
  *   reader   a file read halfway; the rest must follow at the right offset
  *   array    MIB MiB of pseudo-random data with a checksum
+ *   text     MIB MiB of numbered text lines (compressible) with a checksum
  *   shared   numbered lines to stdout and stderr alternately (>f 2>&1)
  *   stdin    blocked reading stdin; the line that comes must be "go"
  *   recurse  on SIGUSR2, recursion 40,000 calls deep (the stack grows by MiBs)
@@ -97,6 +98,25 @@ static int mode_array(long mib) {
   return again == sum;
 }
 
+static int mode_text(long mib) {
+  size_t len = (size_t)mib << 20;
+  char *a = malloc(len);
+  if (!a) return 0;
+  uint64_t sum = 0;
+  for (size_t at = 0, n = 0; at < len; ++n) {
+    char line[96];
+    int k = snprintf(line, sizeof line, "line %zu: the quick brown fox jumps over the lazy dog %zu\n", n, n * 7);
+    for (int i = 0; i < k && at < len; ++i) a[at++] = line[i];
+  }
+  for (size_t i = 0; i < len; ++i) sum += (uint64_t)(unsigned char)a[i] * (i | 1);
+  printf("ready\n");
+  fflush(stdout);
+  while (!done) nap(50);
+  uint64_t again = 0;
+  for (size_t i = 0; i < len; ++i) again += (uint64_t)(unsigned char)a[i] * (i | 1);
+  return again == sum;
+}
+
 static int mode_shared(void) {
   printf("ready\n");
   fflush(stdout);
@@ -135,6 +155,7 @@ int main(int argc, char **argv) {
   int ok = !strcmp(argv[1], "alarm")    ? mode_alarm()
            : !strcmp(argv[1], "reader") ? mode_reader(argv[2])
            : !strcmp(argv[1], "array")  ? mode_array(atol(argv[2]))
+           : !strcmp(argv[1], "text")   ? mode_text(atol(argv[2]))
            : !strcmp(argv[1], "shared") ? mode_shared()
            : !strcmp(argv[1], "stdin")  ? mode_stdin()
            : !strcmp(argv[1], "recurse") ? mode_recurse()
