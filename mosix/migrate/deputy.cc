@@ -110,11 +110,10 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const
   return d;
 }
 
-mrc::Result<void> Deputy::become_deputy() {
-  Tracee& t = m_tracee;
+mrc::Result<void> release_memory(Tracee& t) {
   auto page = t.scratch();  // kept: syscalls that take pointers, later
   if (!page) return tl::unexpected(page.error());
-  // Its own timers would fire here too: the process has them there.
+  // Its own timers would fire here too: the image has them.
   for (uint64_t which : {ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF}) {
     std::byte zero[32]{};
     if (auto w = t.write_memory(*page, zero); !w) return w;
@@ -129,7 +128,7 @@ mrc::Result<void> Deputy::become_deputy() {
     if (from >= to) return {};
     auto r = t.syscall(SYS_munmap, {from, to - from});
     if (!r) return tl::unexpected(r.error());
-    if (*r < 0) return fail(static_cast<int>(-*r), "cannot release the deputy's memory at " + hex(from));
+    if (*r < 0) return fail(static_cast<int>(-*r), "cannot release the memory at " + hex(from));
     return {};
   };
   for (const MapEntry& e : *maps) {
@@ -141,6 +140,8 @@ mrc::Result<void> Deputy::become_deputy() {
   }
   return t.resume_in_pause();
 }
+
+mrc::Result<void> Deputy::become_deputy() { return release_memory(m_tracee); }
 
 mrc::Result<void> Deputy::write_out(const Frame& f) {
   UniqueFd& to = f.type == FrameType::stdout_data ? m_out : m_err;

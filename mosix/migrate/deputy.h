@@ -28,6 +28,12 @@ struct DeputyOptions {
   int transfer_ms = 60'000;  ///< silence allowed while an image moves
 };
 
+/// Empties `t` (held stopped, its image taken): its interval timers off,
+/// its rseq area unregistered, every mapping but the vdso and the scratch
+/// page unmapped; then it sleeps in pause(), still traced (resume_in_pause).
+/// What a deputy and a frozen process are. Errors: the injection's.
+[[nodiscard]] mrc::Result<void> release_memory(Tracee& t);
+
 class Deputy {
  public:
   /// Migrates `pid` (our child, running, not traced) to the guest end at

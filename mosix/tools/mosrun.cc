@@ -5,20 +5,25 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <optional>
+
+#include <nlohmann/json.hpp>
 
 #include "mosix/migrate/checkpoint.h"
 #include "mosix/migrate/deputy.h"
@@ -63,6 +68,8 @@ MosrunOptions parse_mosrun_cli(int argc, char** argv) {
                  "the local mosixd's socket: node numbers, and the key that "
                  "lets the process into "
                  "another node")
+      ->capture_default_str();
+  app.add_option("--freeze-dir", o.freeze_dir, "where `migrate PID freeze` keeps the process's image")
       ->capture_default_str();
   app.add_option("--link-timeout", o.link_timeout_s,
                  "seconds the migration link may be silent before a migration is given up (the process stays) or "
@@ -110,11 +117,75 @@ struct Mosrun {
   int taken = 0;  // checkpoints written: the next is FILE.(taken+1)
   std::optional<migrate::Deputy> away;
   std::string done;  // what the last request did, for migrate -v
+  int moves = 0;     // migrations away and home, for mosps
+  /// A frozen process: its image on disk, its memory released, held
+  /// asleep; signals sent to it meanwhile wait for continue.
+  struct Frozen {
+    migrate::Tracee tracee;
+    std::string path;
+    std::vector<int> signals;
+  };
+  std::optional<Frozen> frozen;
+
+  /// Where the process is, for refusals: "" if home and running.
+  std::string busy() const {
+    if (away) return "the process runs at " + away->where() + ": bring it home first (migrate PID home)";
+    if (frozen) return "the process is frozen (its image is " + frozen->path + "): migrate PID continue first";
+    return "";
+  }
+
+  std::string freeze() {
+    if (auto b = busy(); !b.empty()) return b;
+    std::string path = o.freeze_dir + "/mosix-freeze-" + std::to_string(pid) + ".img";
+    auto t = migrate::Tracee::seize(pid);
+    if (!t) return t.error().message;
+    auto s = migrate::dump_to_file(*t, path);
+    if (!s) return "cannot freeze: " + s.error().message;  // ~Tracee: it runs on
+    if (auto r = migrate::release_memory(*t); !r) {
+      // Part of its memory may be gone: it comes back from the file.
+      if (auto c = migrate::continue_from_file(*t, path); !c)
+        return "cannot freeze (" + r.error().message + ") nor undo it: " + c.error().message;
+      ::unlink(path.c_str());
+      return "cannot freeze: " + r.error().message;
+    }
+    frozen.emplace(Frozen{std::move(*t), path, {}});
+    done = "process " + std::to_string(pid) + " frozen: " + std::to_string(s->pages * 4096) + " bytes of memory in " +
+           path;
+    return "";
+  }
+
+  std::string resume() {
+    if (!frozen) return "the process is not frozen";
+    if (auto s = frozen->tracee.stop(); !s) return "cannot continue: " + s.error().message;
+    if (auto c = migrate::continue_from_file(frozen->tracee, frozen->path); !c) {
+      (void)migrate::release_memory(frozen->tracee);  // frozen it stays
+      return "cannot continue from " + frozen->path + ": " + c.error().message;
+    }
+    for (int sig : frozen->signals) ::kill(pid, sig);
+    ::unlink(frozen->path.c_str());
+    frozen.reset();
+    return "";
+  }
+
+  /// mosps' line: where the process is and whether it could move.
+  std::string status() const {
+    nlohmann::json j{{"pid", pid},
+                     {"where", away ? away->where() : "home"},
+                     {"frozen", frozen.has_value()},
+                     {"moves", moves},
+                     {"checkpoints", taken}};
+    if (!away && !frozen)
+      if (auto m = migrate::check_movable(pid); !m) j["cannot_move"] = m.error().message;
+    std::string cmd;
+    for (const std::string& a : o.command) cmd += (cmd.empty() ? "" : " ") + a;
+    j["command"] = o.command.empty() ? "(recovered from " + o.recover + ")" : cmd;
+    return j.dump();
+  }
 
   /// A checkpoint now: "" or why not.
   std::string checkpoint() {
     if (o.checkpoint.empty()) return "no checkpoint file: mosrun was started without -C FILE";
-    if (away) return "the process runs at " + away->where() + ": bring it home first (migrate PID home)";
+    if (auto b = busy(); !b.empty()) return b;
     std::string path = o.checkpoint + "." + std::to_string(taken + 1);
     auto s = migrate::checkpoint_to_file(pid, path);
     if (!s) return "checkpoint " + path + " failed: " + s.error().message;
@@ -160,16 +231,22 @@ struct Mosrun {
   /// process ended on its way home.
   std::string handle(const std::string& req, std::optional<int>& ended) {
     if (req == "checkpoint") return checkpoint();
-    if (req == "freeze" || req == "continue") return "'" + req + "' is not in this version";
+    if (req == "freeze") return freeze();
+    if (req == "continue") return resume();
+    if (req == "status") {
+      done = status();
+      return "";
+    }
     if (req == "home") {
-      if (!away) return "the process is home already";
+      if (!away) return frozen ? busy() : "the process is home already";
       auto r = away->go_home();
       if (!r) return r.error().message;
       if (*r) ended = **r;
       away.reset();
+      ++moves;
       return "";
     }
-    if (away) return "the process runs at " + away->where() + ": bring it home first (migrate PID home)";
+    if (auto b = busy(); !b.empty()) return b;
     auto where = resolve(req);
     if (!where) return where.error().message;
     migrate::DeputyOptions dopt;
@@ -183,6 +260,7 @@ struct Mosrun {
                   static_cast<unsigned long long>(d->stats().image_bytes), d->frozen_ms());
     done = said;
     away.emplace(std::move(*d));
+    ++moves;
     return "";
   }
 };
@@ -306,6 +384,15 @@ int run_mosrun(const MosrunOptions& o) {
           if (gone && !*gone) continue;
           m.away.reset();
         }
+        if (m.frozen && WIFSTOPPED(st)) {  // a signal to a frozen process waits for continue
+          if ((st >> 16) == 0) m.frozen->signals.push_back(WSTOPSIG(st));
+          ::ptrace(PTRACE_CONT, pid, nullptr, nullptr);
+          continue;
+        }
+        if (m.frozen) {  // killed (SIGKILL) while frozen: its image stays, a checkpoint
+          m.frozen->tracee.abandon();
+          m.frozen.reset();
+        }
         if (WIFEXITED(st) || WIFSIGNALED(st)) return reap(st);
       }
     } else {
@@ -365,6 +452,80 @@ int run_migrate(const MigrateOptions& o) {
                : reply.empty()                ? "mosrun ended without an answer"
                                               : reply.c_str());
   return 1;
+}
+
+namespace {
+
+/// One request to the mosrun that runs `pid`: its answer after "ok ", or
+/// an error with its words.
+mrc::Result<std::string> ask_mosrun(pid_t pid, const std::string& req) {
+  mrc::UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  socklen_t len = 0;
+  sockaddr_un a = control_address(pid, len);
+  if (!s || ::connect(s.get(), reinterpret_cast<const sockaddr*>(&a), len) != 0)
+    return mrc::fail(ESRCH, "no mosrun answers for process " + std::to_string(pid));
+  timeval tv{5, 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string line = req + "\n";
+  if (::send(s.get(), line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size()))
+    return mrc::fail_errno("send to mosrun");
+  std::string reply;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(s.get(), buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<size_t>(n));
+  while (!reply.empty() && reply.back() == '\n') reply.pop_back();
+  if (reply.rfind("ok", 0) == 0) return reply.size() > 3 ? reply.substr(3) : std::string();
+  return mrc::fail(EPROTO, reply.rfind("error: ", 0) == 0 ? reply.substr(7) : "no answer");
+}
+
+}  // namespace
+
+MospsOptions parse_mosps_cli(int argc, char** argv) {
+  CLI::App app{"List the MOSIX processes of this node: where each runs, how often it moved, why it cannot move.",
+               "mosps"};
+  MospsOptions o;
+  app.add_flag("--json", o.json, "one JSON object: {\"processes\":[...]}");
+  mosixd::parse_command_line(app, argc, argv);
+  return o;
+}
+
+int run_mosps(const MospsOptions& o) {
+  // Every mosrun listens on "@mosix-mosrun-PID" (/proc/net/unix shows
+  // abstract names with '@').
+  std::ifstream unix_sockets("/proc/net/unix");
+  if (!unix_sockets) {
+    std::fprintf(stderr, "mosps: cannot read /proc/net/unix: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::vector<pid_t> pids;
+  std::string line;
+  const std::string tag = "@mosix-mosrun-";
+  while (std::getline(unix_sockets, line)) {
+    auto at = line.find(tag);
+    if (at == std::string::npos) continue;
+    pid_t p = static_cast<pid_t>(std::atoi(line.c_str() + at + tag.size()));
+    if (p > 0 && std::find(pids.begin(), pids.end(), p) == pids.end()) pids.push_back(p);
+  }
+  std::sort(pids.begin(), pids.end());
+  nlohmann::json all = nlohmann::json::array();
+  for (pid_t p : pids) {
+    auto r = ask_mosrun(p, "status");
+    if (!r) continue;  // it ended meanwhile
+    auto j = nlohmann::json::parse(*r, nullptr, false);
+    if (j.is_object()) all.push_back(j);
+  }
+  if (o.json) {
+    std::printf("%s\n", nlohmann::json{{"processes", all}}.dump().c_str());
+    return 0;
+  }
+  std::printf("%7s  %-21s %-8s %5s  %s\n", "PID", "WHERE", "STATE", "MOVES", "COMMAND");
+  for (const auto& j : all) {
+    std::string state = j.value("frozen", false) ? "frozen" : j.value("where", "") == "home" ? "running" : "away";
+    std::string why = j.contains("cannot_move") ? "  (" + j["cannot_move"].get<std::string>() + ")" : "";
+    std::printf("%7d  %-21s %-8s %5d  %s%s\n", j.value("pid", 0), j.value("where", "").c_str(), state.c_str(),
+                j.value("moves", 0), j.value("command", "").c_str(), why.c_str());
+  }
+  return 0;
 }
 
 }  // namespace mosix::tools

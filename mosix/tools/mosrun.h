@@ -12,12 +12,12 @@
 namespace mosix::tools {
 
 struct MosrunOptions {
-  std::string checkpoint;   ///< -C FILE: checkpoints go to FILE.1, FILE.2, ...
-  int every_minutes = 0;    ///< -A MINUTES: a checkpoint that often (needs -C)
-  std::string recover;      ///< -R FILE: recover this checkpoint instead of starting
-                            ///< a command
-  std::string socket;       ///< --socket PATH: the local mosixd (node numbers, the migration link's auth)
-  int link_timeout_s = 60;  ///< --link-timeout: silence allowed on the migration link, seconds
+  std::string checkpoint;               ///< -C FILE: checkpoints go to FILE.1, FILE.2, ...
+  int every_minutes = 0;                ///< -A MINUTES: a checkpoint that often (needs -C)
+  std::string recover;                  ///< -R FILE: recover this checkpoint instead of starting a command
+  std::string socket;                   ///< --socket PATH: the local mosixd (node numbers, the migration link's auth)
+  int link_timeout_s = 60;              ///< --link-timeout: silence allowed on the migration link, seconds
+  std::string freeze_dir = "/var/tmp";  ///< --freeze-dir: where a frozen process's image goes
   std::vector<std::string> command;
 };
 
@@ -39,8 +39,8 @@ int run_mosrun(const MosrunOptions& o);
 struct MigrateOptions {
   pid_t pid = 0;
   bool verbose = false;  ///< -v: say what moved and for how long the process was frozen
-  std::string where;  ///< a node number, a.b.c.d:port, home, checkpoint (freeze,
-                      ///< continue: not yet)
+  std::string where;     ///< a node number, a.b.c.d:port, home, checkpoint (freeze,
+                         ///< continue: not yet)
 };
 
 /// Parses migrate's command line; as parse_mosrun_cli.
@@ -49,5 +49,18 @@ MigrateOptions parse_migrate_cli(int argc, char** argv);
 /// Asks the mosrun that runs `pid` to act and waits for it to be done;
 /// returns 0, or prints why not and returns 1.
 int run_migrate(const MigrateOptions& o);
+
+struct MospsOptions {
+  bool json = false;  ///< --json: {"processes":[{pid, where, frozen, moves, checkpoints, command, cannot_move?}]}
+};
+
+/// Parses mosps' command line; as parse_mosrun_cli.
+MospsOptions parse_mosps_cli(int argc, char** argv);
+
+/// Lists the MOSIX processes of this node (network namespace): every
+/// mosrun that answers on its control socket, with where its process
+/// runs, whether it is frozen, how often it moved, and why it cannot move
+/// if it cannot. Returns 0 (1 if /proc/net/unix cannot be read).
+int run_mosps(const MospsOptions& o);
 
 }  // namespace mosix::tools

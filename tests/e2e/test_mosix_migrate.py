@@ -14,6 +14,7 @@ migrations of the checksummed array.
 
 import hashlib
 import hmac
+import json
 import os
 import random
 import signal
@@ -41,7 +42,7 @@ while True:
 
 @pytest.fixture(scope="module")
 def nodes():
-    M.require("mosixd", "mosrun", "migrate", "mosmon")
+    M.require("mosixd", "mosrun", "migrate", "mosmon", "mosps")
     with M.MosixCluster(step_ms=500, window=2) as c:
         c.daemon_args = ["-v"]
         home, dest = c.one_cluster([1, 2])
@@ -253,6 +254,67 @@ def test_what_cannot_move_is_refused_and_runs_on(nodes, tmp_path):
     assert guests(dest) == 0
     os.kill(job.pid, signal.SIGTERM)
     assert job.wait(30) == 128 + signal.SIGTERM
+
+
+def mosps(home):
+    r = subprocess.run(["ip", "netns", "exec", home.ns, str(M.MosixCluster.bin("mosps")), "--json"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return {p["pid"]: p for p in json.loads(r.stdout)["processes"]}
+
+
+def test_freeze_continue_and_mosps(nodes, tmp_path):
+    c, home, dest = nodes
+    (tmp_path / "counter.py").write_text(COUNTER)
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        job = Job(home, ["--freeze-dir", str(tmp_path), "/usr/bin/python3", "counter.py"], tmp_path, f)
+    prog = COUNTER.replace("i = 0", "import socket\ns = socket.socket()\ni = 0")
+    (tmp_path / "sock.py").write_text(prog)
+    with open(tmp_path / "sock.txt", "w") as f:
+        stuck = Job(home, ["/usr/bin/python3", "sock.py"], tmp_path, f)
+    wait_for(lambda: len(text(out).split()) >= 5, 20, "the counter to start")
+    ps = mosps(home)
+    assert ps[job.pid]["where"] == "home" and not ps[job.pid]["frozen"] and ps[job.pid]["moves"] == 0, ps
+    assert ps[job.pid]["command"] == "/usr/bin/python3 counter.py", ps
+    assert "cannot_move" not in ps[job.pid], ps
+    assert ps[stuck.pid]["cannot_move"].startswith("cannot move: fd 3 is a socket"), ps
+    table = subprocess.run(["ip", "netns", "exec", home.ns, str(M.MosixCluster.bin("mosps"))], capture_output=True,
+                           text=True).stdout
+    assert "(cannot move: fd 3 is a socket" in table and str(job.pid) in table, table
+    rss = job.rss_kib()
+
+    # Frozen: its image on disk, its memory gone, nothing runs; a signal waits.
+    job.migrate("freeze")
+    image = tmp_path / ("mosix-freeze-%d.img" % job.pid)
+    assert image.exists()
+    assert job.rss_kib() < rss / 4, (job.rss_kib(), rss)
+    n = len(text(out).split())
+    time.sleep(1)
+    assert len(text(out).split()) == n, "a frozen process ran"
+    assert mosps(home)[job.pid]["frozen"]
+    r = job.migrate("2", check=False)
+    assert r.returncode == 1 and "frozen" in r.stderr, r.stderr
+    job.migrate("continue")
+    assert not image.exists()
+    wait_for(lambda: len(text(out).split()) >= n + 5, 20, "the counter to go on")
+
+    # Moves are counted; freezing works again after a trip.
+    job.migrate("2")
+    ps = mosps(home)[job.pid]
+    assert ps["where"] == dest.address and ps["moves"] == 1, ps
+    job.migrate("home")
+    assert mosps(home)[job.pid]["moves"] == 2
+    job.migrate("freeze")
+    os.kill(job.pid, signal.SIGTERM)
+    time.sleep(0.5)
+    assert job.p.poll() is None, "a frozen process took a signal before continue"
+    job.migrate("continue")
+    assert job.wait(30) == 128 + signal.SIGTERM
+    nums = [int(x) for x in text(out).split()]
+    assert nums == list(range(len(nums))), "a gap or a repeat: %s" % nums
+    os.kill(stuck.pid, signal.SIGKILL)
+    stuck.wait(30)
 
 
 def _guest_ends(dest):
