@@ -41,6 +41,13 @@ bool own_timer(int sig, int code) {
   return timer && (code == SI_KERNEL || code == SI_USER);
 }
 
+/// Whether a signal the deputy caught (with its siginfo) came from the
+/// original's own interval timer (the kernel's; a `kill -ALRM` is SI_USER
+/// and goes on to the process).
+bool timer_fired(int sig, int code) {
+  return (sig == SIGALRM || sig == SIGVTALRM || sig == SIGPROF) && code == SI_KERNEL;
+}
+
 /// A copy of the deputy's fd `fd` (pidfd_getfd: the same open file).
 UniqueFd copy_fd(int pidfd, int fd) { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0))); }
 
@@ -81,7 +88,8 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const
   // still leaves the process where it was).
   auto meta_fds = read_fds(pid);
   UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd || !meta_fds) return mrc::fail_errno("pidfd_open");
+  if (!meta_fds) return tl::unexpected(meta_fds.error());
+  if (!pidfd) return mrc::fail_errno("pidfd_open");
   for (const OpenFd& f : *meta_fds) {
     bool special = f.target.rfind("pipe:", 0) == 0 || f.target.rfind("socket:", 0) == 0 ||
                    f.target.rfind("/dev/pts/", 0) == 0 || f.target.rfind("/dev/tty", 0) == 0;
@@ -138,6 +146,8 @@ mrc::Result<void> release_memory(Tracee& t) {
     if (holds_page)
       if (auto r = unmap(*page + k_page_size, e.end); !r) return r;
   }
+  // Memoryless, it must not outlive us (its image is there, or on disk).
+  (void)::ptrace(PTRACE_SETOPTIONS, t.pid(), nullptr, PTRACE_O_EXITKILL);
   return t.resume_in_pause();
 }
 
@@ -198,7 +208,7 @@ mrc::Result<bool> Deputy::on_wait(int status) {
   if (!WIFSTOPPED(status)) return false;
   int sig = WSTOPSIG(status);
   siginfo_t si{};
-  if ((status >> 16) == 0 && ::ptrace(PTRACE_GETSIGINFO, p, nullptr, &si) == 0 && !own_timer(sig, si.si_code))
+  if ((status >> 16) == 0 && ::ptrace(PTRACE_GETSIGINFO, p, nullptr, &si) == 0 && !timer_fired(sig, si.si_code))
     // A signal on its way to the deputy: the process's.
     if (auto s = send_u32(link(), FrameType::signal, static_cast<uint32_t>(sig)); !s) return tl::unexpected(s.error());
   if (::ptrace(PTRACE_CONT, p, nullptr, nullptr) != 0) return mrc::fail_errno("PTRACE_CONT deputy");
@@ -268,6 +278,11 @@ mrc::Result<std::optional<int>> Deputy::go_home() {
   if (!stats) {
     // It runs on there; the deputy is made a deputy again.
     (void)send_text(link(), FrameType::error, stats.error().message);
+    // The rest of the image may still be on its way: read to its end.
+    for (bool more = !src.ended(); more;) {
+      auto f = recv_frame(link(), m_transfer_ms);
+      more = f && f->type == FrameType::image && !f->payload.empty();
+    }
     if (auto b = become_deputy(); !b) log->warn("deputy {}: {}", pid(), b.error().message);
     return fail(stats.error().code, "cannot take it home: " + stats.error().message);
   }

@@ -88,7 +88,12 @@ struct Guest {
     err.write.reset();
     mrc::set_nonblocking(in.write.get(), true);
     pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    if (!pidfd) return mrc::fail_errno("pidfd_open");
+    if (!pidfd) {  // released already: it must not run on without its relay
+      auto e = mrc::fail_errno("pidfd_open");
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, __WALL);
+      return e;
+    }
     log->info("guest {} arrived: {} regions, {} pages, {} bytes", pid, r->stats.regions, r->stats.pages,
               r->stats.image_bytes);
     return send_u32(link, FrameType::running, static_cast<uint32_t>(pid));
@@ -221,6 +226,9 @@ struct Guest {
             if (*gone) return 0;
             break;
           }
+          case FrameType::error:  // the home end's answer to an image we could not finish: it stays here
+            log->warn("guest {} stays: {}", pid, f->text());
+            break;
           default:
             return lost(mrc::Error{EPROTO, "unexpected frame type " + std::to_string(static_cast<uint32_t>(f->type))});
         }

@@ -147,7 +147,10 @@ mrc::Result<size_t> ImageFrameSource::read(std::span<std::byte> out) {
     if (m_ended) return size_t{0};
     auto f = recv_frame(m_fd, m_timeout_ms);
     if (!f) return tl::unexpected(f.error());
-    if (f->type == FrameType::error) return fail(ECONNABORTED, "the sender gave up: " + f->text());
+    if (f->type == FrameType::error) {
+      m_ended = true;
+      return fail(ECONNABORTED, "the sender gave up: " + f->text());
+    }
     if (f->type != FrameType::image)
       return fail(EPROTO, "the link: frame type " + std::to_string(static_cast<uint32_t>(f->type)) +
                               " in the middle of an image");

@@ -89,6 +89,9 @@ class ImageFrameSource {
   ImageFrameSource(int fd, int timeout_ms, std::vector<std::byte> first)
       : m_fd(fd), m_timeout_ms(timeout_ms), m_buf(std::move(first)), m_ended(m_buf.empty()) {}
   [[nodiscard]] mrc::Result<size_t> read(std::span<std::byte> out);
+  /// The image's frames are all read: its empty frame, or an error frame
+  /// in its place, came (a reader that gave up early reads the rest).
+  bool ended() const { return m_ended; }
 
  private:
   int m_fd, m_timeout_ms;

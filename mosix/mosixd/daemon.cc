@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,18 +90,26 @@ mrc::UniqueFd listen_migrations(const gossip::Address& a) {
 
 /// A process of its own for each arriving migration: the guest end forks
 /// the guest and is its parent for as long as it runs here.
-pid_t fork_guest(int listener, const std::string& key) {
+pid_t fork_guest(int listener, const std::string& key, bool accepting) {
   int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
   if (conn < 0) return -1;
+  if (!accepting) {  // mosctl leave: no guests
+    (void)migrate::send_text(conn, migrate::FrameType::error, "this node has left its cluster (mosctl leave)");
+    ::close(conn);
+    return -1;
+  }
   pid_t pid = ::fork();
   if (pid == 0) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::close(listener);
+    // Only the connection and stdio: not the daemon's sockets, which a
+    // restarted mosixd must be able to bind while this guest runs.
+    if (::dup2(conn, 3) < 0) std::_Exit(1);
+    ::syscall(SYS_close_range, 4u, ~0u, 0u);
     migrate::GuestOptions o;
     o.key = key;
-    std::_Exit(migrate::serve_guest(conn, o));
+    std::_Exit(migrate::serve_guest(3, o));
   }
   ::close(conn);
   if (pid < 0) mrc::logger("mosixd")->warn("cannot fork for a migration: {}", std::strerror(errno));
@@ -278,7 +287,7 @@ int run_daemon(const DaemonOptions& opts) {
       if (auto r = udp->receive_all(handle); !r) log->warn("gossip socket: {}", r.error().message);
     }
     if (fds[2].revents & POLLIN)
-      if (pid_t g = fork_guest(migrations.get(), cfg.key); g > 0) guests.push_back(g);
+      if (pid_t g = fork_guest(migrations.get(), cfg.key, (*node)->active()); g > 0) guests.push_back(g);
     server->handle_ready(fds);
   }
 }

@@ -354,6 +354,15 @@ int run_mosrun(const MosrunOptions& o) {
       if (auto r = m.away->on_stdin(); !r) std::fprintf(stderr, "mosrun: stdin: %s\n", r.error().message.c_str());
     if (fds[1].revents & POLLIN) {
       mrc::UniqueFd c(::accept4(ctl.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      // Root, or the user mosrun runs as: no one else moves this process.
+      ucred cred{};
+      socklen_t clen = sizeof cred;
+      if (c && (::getsockopt(c.get(), SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0 ||
+                (cred.uid != 0 && cred.uid != ::geteuid()))) {
+        std::string no = "error: not permitted: process " + std::to_string(pid) + " is not yours\n";
+        (void)!::send(c.get(), no.data(), no.size(), MSG_NOSIGNAL);
+        c.reset();
+      }
       char buf[512];
       ssize_t got = c ? ::recv(c.get(), buf, sizeof buf - 1, 0) : -1;
       if (got > 0) {
