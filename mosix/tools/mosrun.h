@@ -1,7 +1,8 @@
-// mosrun (run a command as a migratable process, with periodic or
-// requested checkpoints, or recover one from its checkpoint) and migrate
-// (today: PID checkpoint). MOSIX's names and options (DESIGN §7, Tools).
-// Parsing and the run loops; the mains are thin.
+// mosrun (run a command as a migratable process: checkpoints, periodic or
+// requested, recovery; live migration, its deputy; freezing), migrate
+// (PID NODE|home|checkpoint|freeze|continue) and mosps (this node's MOSIX
+// processes). MOSIX's names and options (DESIGN §7, Tools). Parsing and
+// the run loops; the mains are thin.
 #pragma once
 
 #include <sys/types.h>

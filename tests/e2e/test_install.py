@@ -11,9 +11,10 @@ import pytest
 pytestmark = [pytest.mark.needs_mrc, pytest.mark.targets(0)]
 
 EXPECTED = [
-    "bin/mrc", "bin/mrc-target", "bin/mosmon", "bin/mosctl", "bin/mosrun", "bin/migrate", "sbin/mosixd",
+    "bin/mrc", "bin/mrc-target", "bin/mosmon", "bin/mosctl", "bin/mosrun", "bin/migrate", "bin/mosps",
+    "sbin/mosixd",
     "share/man/man1/mosmon.1", "share/man/man1/mosctl.1",
-    "share/man/man1/mosrun.1", "share/man/man1/migrate.1",
+    "share/man/man1/mosrun.1", "share/man/man1/migrate.1", "share/man/man1/mosps.1",
     "share/man/man8/mosixd.8", "lib/systemd/system/mosixd.service",
     "share/doc/mrc/examples/mosixd.toml",
 ]
@@ -54,7 +55,7 @@ def test_man_pages_render(prefix):
     man = shutil.which("man")
     assert man, "man not found (scripts/deps.sh installs man-db)"
     for page in ("share/man/man8/mosixd.8", "share/man/man1/mosmon.1", "share/man/man1/mosctl.1",
-                 "share/man/man1/mosrun.1", "share/man/man1/migrate.1"):
+                 "share/man/man1/mosrun.1", "share/man/man1/migrate.1", "share/man/man1/mosps.1"):
         cp = subprocess.run([man, "-l", "-P", "cat", str(prefix / page)], capture_output=True,
                             text=True, timeout=60, env=dict(os.environ, MANWIDTH="80"))
         assert cp.returncode == 0 and "NAME" in cp.stdout, page + ": " + cp.stderr

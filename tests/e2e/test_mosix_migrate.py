@@ -399,7 +399,7 @@ def _send_image(dest, image, key):
         s.close()
 
 
-def test_a_corrupted_or_unsigned_image_is_refused(nodes, tmp_path):
+def test_a_corrupted_unsigned_or_unrunnable_image_is_refused(nodes, tmp_path):
     c, home, dest = nodes
     (tmp_path / "counter.py").write_text(COUNTER)
     out = tmp_path / "out.txt"
@@ -415,6 +415,13 @@ def test_a_corrupted_or_unsigned_image_is_refused(nodes, tmp_path):
     t, why = _send_image(dest, bytes(image), M.KEY)
     assert t == 5, (t, why)  # an error frame, naming the cause
     assert b"image:" in why or b"cannot restore" in why, why
+    # An image that uses a CPU feature this machine lacks (bit 63: none
+    # has it; HEADER.cpu_features is at stream offset 8 + 16 + 20): refused
+    # before anything is built, with the reason.
+    lacking = bytearray((tmp_path / "ck.1").read_bytes())
+    lacking[44 + 7] |= 0x80
+    t, why = _send_image(dest, bytes(lacking), M.KEY)
+    assert t == 5 and b"lacks features the image may use (mask 0x8000000000000000)" in why, (t, why)
     t, why = _send_image(dest, bytes((tmp_path / "ck.1").read_bytes()), "not-the-cluster-key-0123456789")
     assert t is None, (t, why)  # the connection is dropped: nothing was restored
     time.sleep(1)
