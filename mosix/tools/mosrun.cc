@@ -404,7 +404,10 @@ int run_mosrun(const MosrunOptions& o) {
         }
         if (WIFEXITED(st) || WIFSIGNALED(st)) return reap(st);
       }
-    } else {
+    } else if (si.ssi_code != SI_KERNEL) {
+      // Sent to mosrun: passed on. One from the terminal (^C, SI_KERNEL)
+      // reached the whole foreground group, the process (or its deputy)
+      // too: passing it on would deliver it twice.
       ::kill(pid, static_cast<int>(si.ssi_signo));
     }
   }

@@ -148,6 +148,55 @@ def test_counter_moves_there_and_back_three_times_and_its_deputy_passes_signals(
     assert len(nums) >= 35, nums
 
 
+def test_ctrl_c_at_the_terminal_reaches_the_process_once_at_home_and_away(nodes, tmp_path):
+    """^C makes the tty send SIGINT to the whole foreground group: mosrun
+    and its process (or the deputy). Once is what the process must get."""
+    import pty
+    import select
+    c, home, dest = nodes
+    prog = ("import signal, time\nn = [0]\nsignal.signal(signal.SIGINT, lambda s, f: n.__setitem__(0, n[0] + 1))\n"
+            "for i in range(100):\n    print('n=%d' % n[0], flush=True)\n    time.sleep(0.1)\n")
+    (tmp_path / "int.py").write_text(prog)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(str(tmp_path))
+        os.closerange(3, 65536)  # pytest's own pipes are not the job's
+        os.execvp("ip", ["ip", "netns", "exec", home.ns, str(M.MosixCluster.bin("mosrun")), "--socket",
+                         str(home.socket), "/usr/bin/python3", "int.py"])
+    seen = bytearray()
+
+    def read_until(want, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if r:
+                try:
+                    seen.extend(os.read(fd, 4096))
+                except OSError:
+                    break
+            if want in seen[-200:]:
+                return True
+        return False
+
+    try:
+        assert read_until(b"n=0", 20), bytes(seen)
+        kids = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()
+        job_pid = int(kids[0])
+        os.write(fd, b"\x03")
+        assert read_until(b"n=1", 10), bytes(seen)
+        r = subprocess.run(["ip", "netns", "exec", home.ns, str(M.MosixCluster.bin("migrate")), str(job_pid), "2"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert read_until(b"n=1", 10), bytes(seen)  # its output comes through the deputy now
+        os.write(fd, b"\x03")
+        assert read_until(b"n=2", 10), bytes(seen)
+        assert not read_until(b"n=3", 1.5), "SIGINT came twice: " + bytes(seen[-300:]).decode(errors="replace")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
 def test_exit_status_and_stdout_come_home(nodes, tmp_path):
     c, home, dest = nodes
     prog = "import sys, time\nfor i in range(30):\n    print('out', i, flush=True)\n    time.sleep(0.05)\n" \
