@@ -284,6 +284,8 @@ mrc::Result<std::optional<int>> Deputy::go_home() {
       more = f && f->type == FrameType::image && !f->payload.empty();
     }
     if (auto b = become_deputy(); !b) log->warn("deputy {}: {}", pid(), b.error().message);
+    for (int sig : m_tracee.take_held_signals())  // sent to it meanwhile: the process's
+      if (!own_timer(sig, SI_USER)) (void)send_u32(link(), FrameType::signal, static_cast<uint32_t>(sig));
     return fail(stats.error().code, "cannot take it home: " + stats.error().message);
   }
   // Phase two, the other way: the guest is killed there, then says commit.

@@ -103,7 +103,7 @@ struct CoreState {
   std::array<uint64_t, 27> regs{};           ///< struct user_regs_struct, in its field order
   std::vector<std::byte> xsave;              ///< NT_X86_XSTATE, ImageHeader::xsave_size bytes
   uint64_t sigmask = 0;                      ///< blocked signals (PTRACE_GETSIGMASK)
-  uint64_t pending = 0;                      ///< signals pending for the thread, re-sent on restore
+  uint64_t pending = 0;                      ///< signals pending for the thread (recorded, not sent again on restore)
   std::array<SigAction, 64> sigactions{};    ///< signals 1..64 at [0..63]
   std::array<ITimer, 3> itimers{};           ///< ITIMER_REAL, _VIRTUAL, _PROF
   std::array<RLimit, 16> rlimits{};          ///< RLIMIT_* 0..15

@@ -266,7 +266,8 @@ int run_daemon(const DaemonOptions& opts) {
     int64_t now = clock.now_ms();
     if (now >= next) {
       std::erase_if(guests, [](pid_t g) { return ::waitpid(g, nullptr, WNOHANG) != 0; });
-      if (auto r = measurer.measure(static_cast<uint16_t>(guests.size()), Accepting::yes); r)
+      Accepting accepting = (*node)->active() ? Accepting::yes : Accepting::no;  // mosctl leave: no guests
+      if (auto r = measurer.measure(static_cast<uint16_t>(guests.size()), accepting); r)
         (*node)->set_local(*r);
       else
         log->warn("measuring this node: {}", r.error().message);

@@ -136,6 +136,7 @@ struct Mosrun {
 
   std::string freeze() {
     if (auto b = busy(); !b.empty()) return b;
+    if (::geteuid() != 0) return "freezing needs root (continue rebuilds the process with PR_SET_MM_MAP)";
     std::string path = o.freeze_dir + "/mosix-freeze-" + std::to_string(pid) + ".img";
     auto t = migrate::Tracee::seize(pid);
     if (!t) return t.error().message;
@@ -197,7 +198,7 @@ struct Mosrun {
   mrc::Result<std::string> resolve(const std::string& node) {
     if (node.find('.') != std::string::npos) return node;
     if (node.empty() || node.find_first_not_of("0123456789") != std::string::npos)
-      return mrc::fail(EINVAL, "'" + node + "' is not a node number, an a.b.c.d:port, home, checkpoint");
+      return mrc::fail(EINVAL, "'" + node + "' is not a node number, an a.b.c.d:port, home, freeze, continue or checkpoint");
     auto reply = mosixd::query(o.socket, mosixd::make_request("nodes"), std::chrono::seconds(5));
     if (!reply) return tl::unexpected(reply.error());
     auto nodes = mosixd::decode_nodes(*reply);
@@ -414,18 +415,17 @@ int run_mosrun(const MosrunOptions& o) {
 }
 
 MigrateOptions parse_migrate_cli(int argc, char** argv) {
-  CLI::App app{"Move a MOSIX process, or checkpoint it.\n"
-               "  migrate PID NODE         move it to node NODE (its number, "
-               "or a.b.c.d:port)\n"
+  CLI::App app{"Move a MOSIX process, freeze it, or checkpoint it.\n"
+               "  migrate PID NODE         move it to node NODE (its number, or a.b.c.d:port)\n"
                "  migrate PID home         bring it back to its home node\n"
-               "  migrate PID checkpoint   a checkpoint now, to its mosrun -C "
-               "FILE (the process runs on)\n"
-               "The process must run under mosrun. Exit status 0 once done; 1 "
-               "and the reason if not.",
+               "  migrate PID freeze       its image to mosrun's --freeze-dir, its memory released\n"
+               "  migrate PID continue     a frozen process runs on\n"
+               "  migrate PID checkpoint   a checkpoint now, to its mosrun -C FILE (the process runs on)\n"
+               "The process must run under mosrun. Exit status 0 once done; 1 and the reason if not.",
                "migrate"};
   MigrateOptions o;
   app.add_option("pid", o.pid, "the process")->required()->check(CLI::PositiveNumber);
-  app.add_option("where", o.where, "a node number or a.b.c.d:port, home, checkpoint")->required();
+  app.add_option("where", o.where, "a node number or a.b.c.d:port, home, freeze, continue, checkpoint")->required();
   app.add_flag("-v,--verbose", o.verbose, "say what moved and for how long the process was frozen");
   mosixd::parse_command_line(app, argc, argv);
   return o;

@@ -40,8 +40,7 @@ int run_mosrun(const MosrunOptions& o);
 struct MigrateOptions {
   pid_t pid = 0;
   bool verbose = false;  ///< -v: say what moved and for how long the process was frozen
-  std::string where;     ///< a node number, a.b.c.d:port, home, checkpoint (freeze,
-                         ///< continue: not yet)
+  std::string where;     ///< a node number, a.b.c.d:port, home, freeze, continue, checkpoint
 };
 
 /// Parses migrate's command line; as parse_mosrun_cli.
