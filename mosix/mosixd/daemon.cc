@@ -13,8 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -90,11 +92,15 @@ mrc::UniqueFd listen_migrations(const gossip::Address& a) {
 
 /// A process of its own for each arriving migration: the guest end forks
 /// the guest and is its parent for as long as it runs here.
-pid_t fork_guest(int listener, const std::string& key, bool accepting) {
-  int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+/// `refusal` says why a migration from the peer at an IPv4 address (host
+/// order) is not taken here, or "".
+pid_t fork_guest(int listener, const std::string& key, const std::function<std::string(uint32_t)>& refusal) {
+  sockaddr_in peer{};
+  socklen_t plen = sizeof peer;
+  int conn = ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_CLOEXEC);
   if (conn < 0) return -1;
-  if (!accepting) {  // mosctl leave: no guests
-    (void)migrate::send_text(conn, migrate::FrameType::error, "this node has left its cluster (mosctl leave)");
+  if (std::string no = refusal(ntohl(peer.sin_addr.s_addr)); !no.empty()) {
+    (void)migrate::send_text(conn, migrate::FrameType::error, no);
     ::close(conn);
     return -1;
   }
@@ -148,6 +154,27 @@ struct Daemon {
   const Config& cfg;
   gossip::Node& node;
   std::vector<gossip::ClusterId> blocked;
+
+  /// Why a migration from `ip` is not taken: this node left its cluster
+  /// (mosctl leave), or the peer is a node of a blocked cluster (by the
+  /// config's lists or the gossip table); "" to take it.
+  std::string refusal(uint32_t ip) const {
+    if (!node.active()) return "this node has left its cluster (mosctl leave)";
+    auto is_blocked = [&](gossip::ClusterId c) {
+      return std::find(blocked.begin(), blocked.end(), c) != blocked.end();
+    };
+    auto why = [](gossip::ClusterId c) { return "cluster " + std::to_string(c) + " is blocked here (mosctl block)"; };
+    for (const auto& pc : cfg.peer_clusters) {
+      if (!is_blocked(pc.id)) continue;
+      for (const auto& n : pc.nodes)
+        if (n.address.ip == ip) return why(pc.id);
+      for (const auto& a : pc.seeds)
+        if (a.ip == ip) return why(pc.id);
+    }
+    for (const auto& e : node.snapshot())
+      if (e.address.ip == ip && is_blocked(e.cluster)) return why(e.cluster);
+    return "";
+  }
 
   json answer(const json& req) {
     std::string op = req.at("op").get<std::string>();
@@ -288,7 +315,8 @@ int run_daemon(const DaemonOptions& opts) {
       if (auto r = udp->receive_all(handle); !r) log->warn("gossip socket: {}", r.error().message);
     }
     if (fds[2].revents & POLLIN)
-      if (pid_t g = fork_guest(migrations.get(), cfg.key, (*node)->active()); g > 0) guests.push_back(g);
+      if (pid_t g = fork_guest(migrations.get(), cfg.key, [&](uint32_t ip) { return d.refusal(ip); }); g > 0)
+        guests.push_back(g);
     server->handle_ready(fds);
   }
 }

@@ -366,6 +366,36 @@ def test_freeze_continue_and_mosps(nodes, tmp_path):
     stuck.wait(30)
 
 
+def test_a_blocked_cluster_or_a_node_that_left_takes_no_migration(zdtm, tmp_path):
+    M.require("mosixd", "mosrun", "migrate", "mosctl")
+    with M.MosixCluster(step_ms=500, window=2) as c:
+        (home,), (dest,) = c.two_clusters([1], [2])
+        assert M.wait_for(lambda: home.ids() == [1, 2] and dest.ids() == [1, 2], 30), "the clusters do not meet"
+
+        def mosctl(*args):
+            r = subprocess.run([str(M.MosixCluster.bin("mosctl")), "--socket", str(dest.socket)] + list(args),
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+
+        out = tmp_path / "out.txt"
+        with open(out, "w") as f:
+            job = Job(home, [zdtm, "array", "16"], tmp_path, f)
+        wait_for(lambda: "ready" in text(out), 30, "the array")
+        mosctl("block", "1")
+        r = job.migrate("2", check=False)
+        assert r.returncode == 1 and "cluster 1 is blocked here (mosctl block)" in r.stderr, r.stderr
+        mosctl("unblock", "1")
+        mosctl("leave")
+        r = job.migrate("2", check=False)
+        assert r.returncode == 1 and "has left its cluster" in r.stderr, r.stderr
+        mosctl("join")
+        job.migrate("2")  # across clusters, once allowed
+        job.migrate("home")
+        os.kill(job.pid, signal.SIGUSR2)
+        assert job.wait(60) == 0, text(out)
+        assert text(out).rstrip().endswith("PASS")
+
+
 def _guest_ends(dest):
     """Processes in the destination's namespace other than its mosixd."""
     pids = subprocess.run(["ip", "netns", "pids", dest.ns], capture_output=True, text=True).stdout.split()
