@@ -61,6 +61,9 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const
   UniqueFd link(*fd);
   set_link_timeouts(link.get(), o.transfer_ms);
   if (auto h = connect_handshake(link.get(), sign, o.connect_ms); !h) return tl::unexpected(h.error());
+  // Both ends give up on a silent link after the same time.
+  if (auto s = send_u32(link.get(), FrameType::link_timeout, static_cast<uint32_t>(o.transfer_ms)); !s)
+    return tl::unexpected(s.error());
   const auto frozen_at = std::chrono::steady_clock::now();
   auto t = Tracee::seize(pid);
   if (!t) return tl::unexpected(t.error());

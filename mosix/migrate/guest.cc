@@ -50,6 +50,7 @@ struct Guest {
   std::vector<std::byte> pending_in;  // for its stdin, not yet taken by the pipe
   bool in_eof = false;                // the home end's stdin ended: close the pipe once drained
   std::shared_ptr<spdlog::logger> log = mrc::logger("guest");
+  int transfer_ms = o.transfer_ms;  // the home end's, once it said
 
   /// The restore and the commit. On failure nothing runs here.
   Result<void> arrive() {
@@ -58,7 +59,25 @@ struct Guest {
     in = std::move(*i);
     out = std::move(*a);
     err = std::move(*b);
-    ImageFrameSource src(link, o.transfer_ms);
+    // The home end's link timeout first (mosrun --link-timeout): this end
+    // then gives up on a silent link as soon as that end does. Older home
+    // ends start with the image.
+    auto first = recv_frame(link, o.transfer_ms);
+    if (!first) return tl::unexpected(first.error());
+    std::vector<std::byte> piece;
+    if (first->type == FrameType::link_timeout) {
+      auto ms = frame_u32(*first);
+      if (!ms || *ms < 1000 || *ms > 3'600'000) return mrc::fail(EPROTO, "the link: a link timeout outside 1 s .. 1 h");
+      transfer_ms = static_cast<int>(*ms);
+      set_link_timeouts(link, transfer_ms);
+    } else if (first->type == FrameType::image) {
+      piece = std::move(first->payload);
+    } else {
+      return mrc::fail(EPROTO, "the link: frame type " + std::to_string(static_cast<uint32_t>(first->type)) +
+                                   " before the image");
+    }
+    ImageFrameSource src = first->type == FrameType::image ? ImageFrameSource(link, transfer_ms, std::move(piece))
+                                                           : ImageFrameSource(link, transfer_ms);
     ImageReader reader([&](std::span<std::byte> buf) { return src.read(buf); });
     auto r = restore(reader, {in.read.get(), out.write.get(), err.write.get()});
     if (!r) {
@@ -171,7 +190,7 @@ struct Guest {
       return false;  // ~Tracee lets it run on here
     }
     if (auto e = sink.end(); !e) return tl::unexpected(e.error());
-    auto f = recv_frame(link, o.transfer_ms);
+    auto f = recv_frame(link, transfer_ms);
     if (!f) return tl::unexpected(f.error());
     if (f->type != FrameType::ready) {
       log->warn("guest {} stays: the home end could not take it back: {}", pid, f->text());
@@ -206,7 +225,7 @@ struct Guest {
       }
       if (fds[1].revents) return exited();
       if (fds[0].revents) {
-        auto f = recv_frame(link, o.transfer_ms);
+        auto f = recv_frame(link, transfer_ms);
         if (!f) return lost(f.error());
         switch (f->type) {
           case FrameType::stdin_data:

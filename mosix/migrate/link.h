@@ -21,19 +21,20 @@ namespace mosix::migrate {
 
 /// What a frame carries. The numbers are the wire's (docs/migration-link.md).
 enum class FrameType : uint32_t {
-  hello = 1,         ///< guest end -> home: "MOSIX-MIGRATE 1" and a 32-byte nonce
-  auth = 2,          ///< home -> guest end: HMAC-SHA256(key, nonce), 32 bytes
-  image = 3,         ///< a piece of an image stream (either way: out, or home)
-  ready = 4,         ///< the receiver built the process up to its release; empty
-  error = 5,         ///< a failure, in words; the connection ends after it
-  commit = 6,        ///< the sender let go of the process: release it; empty
-  running = 7,       ///< after commit: the process runs; u32 its pid there
-  stdin_data = 8,    ///< home -> guest: bytes for the process's stdin; empty = end of input
-  stdout_data = 9,   ///< guest -> home: bytes the process wrote to fd 1
-  stderr_data = 10,  ///< guest -> home: bytes it wrote to fd 2
-  signal = 11,       ///< home -> guest: u32 signal number sent to the deputy
-  exit = 12,         ///< guest -> home: u32 wait status (as waitpid's)
-  go_home = 13,      ///< home -> guest: send the process home (image frames follow)
+  hello = 1,          ///< guest end -> home: "MOSIX-MIGRATE 1" and a 32-byte nonce
+  auth = 2,           ///< home -> guest end: HMAC-SHA256(key, nonce), 32 bytes
+  image = 3,          ///< a piece of an image stream (either way: out, or home)
+  ready = 4,          ///< the receiver built the process up to its release; empty
+  error = 5,          ///< a failure, in words; the connection ends after it
+  commit = 6,         ///< the sender let go of the process: release it; empty
+  running = 7,        ///< after commit: the process runs; u32 its pid there
+  stdin_data = 8,     ///< home -> guest: bytes for the process's stdin; empty = end of input
+  stdout_data = 9,    ///< guest -> home: bytes the process wrote to fd 1
+  stderr_data = 10,   ///< guest -> home: bytes it wrote to fd 2
+  signal = 11,        ///< home -> guest: u32 signal number sent to the deputy
+  exit = 12,          ///< guest -> home: u32 wait status (as waitpid's)
+  go_home = 13,       ///< home -> guest: send the process home (image frames follow)
+  link_timeout = 14,  ///< home -> guest, right after auth: u32 ms, the link's timeout for both ends
 };
 
 /// Largest payload of one frame, bytes: image pieces are 1 MiB; anything

@@ -439,7 +439,8 @@ def test_a_fault_mid_transfer_leaves_the_process_at_home(nodes, zdtm, tmp_path, 
             c.start(dest)
         else:
             subprocess.run(["ip", "-n", dest.ns, "link", "set", "eth0", "up"], check=True)
-    wait_for(lambda: not _guest_ends(dest), 70, "the half-built guest to be gone")
+    # The guest end took mosrun's link timeout: it gives up as soon.
+    wait_for(lambda: not _guest_ends(dest), LINK_TIMEOUT_S * 3 + 10, "the half-built guest to be gone")
 
 
 def _frame(t, payload=b""):
