@@ -73,6 +73,10 @@ mrc::UniqueFd stop_signals() {
   return mrc::UniqueFd(fd);
 }
 
+/// Guest ends at once (each a process, forked before the handshake), at
+/// most: more connections are refused with the reason.
+constexpr size_t k_max_guest_ends = 256;
+
 /// The migration endpoint: TCP on the gossip address (the same port
 /// number; TCP's and UDP's are apart), so a node's gossiped address is
 /// where processes go to it.
@@ -315,7 +319,15 @@ int run_daemon(const DaemonOptions& opts) {
       if (auto r = udp->receive_all(handle); !r) log->warn("gossip socket: {}", r.error().message);
     }
     if (fds[2].revents & POLLIN)
-      if (pid_t g = fork_guest(migrations.get(), cfg.key, [&](uint32_t ip) { return d.refusal(ip); }); g > 0)
+      if (pid_t g = fork_guest(migrations.get(), cfg.key,
+                               [&](uint32_t ip) {
+                                 // A bound before the handshake: connections cost a process each.
+                                 std::erase_if(guests, [](pid_t x) { return ::waitpid(x, nullptr, WNOHANG) != 0; });
+                                 if (guests.size() >= k_max_guest_ends)
+                                   return "this node has " + std::to_string(guests.size()) + " guests already";
+                                 return d.refusal(ip);
+                               });
+          g > 0)
         guests.push_back(g);
     server->handle_ready(fds);
   }
