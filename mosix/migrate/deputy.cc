@@ -32,20 +32,19 @@ constexpr int k_running_ms = 30'000;
 /// Bytes of our stdin passed on per frame.
 constexpr size_t k_in_piece = 64 * 1024;
 
-/// Whether `sig` is (or may be) the original's own interval timer firing:
-/// the process has the timer there, so the deputy does not pass it on.
-/// Held signals carry no siginfo (`code` SI_USER): a timer signal among
-/// them is dropped - one tick may be lost, never doubled.
-bool own_timer(int sig, int code) {
-  bool timer = sig == SIGALRM || sig == SIGVTALRM || sig == SIGPROF;
-  return timer && (code == SI_KERNEL || code == SI_USER);
-}
+bool is_timer_signal(int sig) { return sig == SIGALRM || sig == SIGVTALRM || sig == SIGPROF; }
 
 /// Whether a signal the deputy caught (with its siginfo) came from the
-/// original's own interval timer (the kernel's; a `kill -ALRM` is SI_USER
-/// and goes on to the process).
-bool timer_fired(int sig, int code) {
-  return (sig == SIGALRM || sig == SIGVTALRM || sig == SIGPROF) && code == SI_KERNEL;
+/// original's own interval timer, which the process has there: the
+/// kernel's (a `kill -ALRM` is SI_USER and goes on to the process).
+bool timer_fired(int sig, int code) { return is_timer_signal(sig) && code == SI_KERNEL; }
+
+/// Passes on the signals held while the process was frozen (they carry
+/// no siginfo: a timer signal among them is dropped - one tick may be
+/// lost, never doubled).
+void pass_held_signals(Tracee& t, int link) {
+  for (int sig : t.take_held_signals())
+    if (!is_timer_signal(sig)) (void)send_u32(link, FrameType::signal, static_cast<uint32_t>(sig));
 }
 
 /// A copy of the deputy's fd `fd` (pidfd_getfd: the same open file).
@@ -114,9 +113,7 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const
   d.m_frozen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - frozen_at).count();
   if (auto b = d.become_deputy(); !b)
     log->warn("deputy {}: {} (the process runs at {})", pid, b.error().message, address);
-  // Signals sent to it while it was frozen are its: they go there too.
-  for (int sig : d.m_tracee.take_held_signals())
-    if (!own_timer(sig, SI_USER)) (void)send_u32(d.link(), FrameType::signal, static_cast<uint32_t>(sig));
+  pass_held_signals(d.m_tracee, d.link());  // sent to it while it was frozen: the process's
   log->info("process {} runs at {} as {} ({} bytes moved)", pid, address, *there, stats->image_bytes);
   return d;
 }
@@ -287,8 +284,7 @@ mrc::Result<std::optional<int>> Deputy::go_home() {
       more = f && f->type == FrameType::image && !f->payload.empty();
     }
     if (auto b = become_deputy(); !b) log->warn("deputy {}: {}", pid(), b.error().message);
-    for (int sig : m_tracee.take_held_signals())  // sent to it meanwhile: the process's
-      if (!own_timer(sig, SI_USER)) (void)send_u32(link(), FrameType::signal, static_cast<uint32_t>(sig));
+    pass_held_signals(m_tracee, link());  // sent to it meanwhile: the process's
     return fail(stats.error().code, "cannot take it home: " + stats.error().message);
   }
   // Phase two, the other way: the guest is killed there, then says commit.

@@ -39,6 +39,12 @@ constexpr uint64_t k_tramp_data = 64;
 
 tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC, "cannot restore: " + why); }
 
+/// The flags a file of the image is opened again with: its own, less
+/// those that act only when a file is first opened (create, truncate).
+int reopen_flags(const FileDesc& f) {
+  return static_cast<int>(f.flags & ~static_cast<uint32_t>(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY));
+}
+
 /// The child between fork and seize: the image's files at their numbers
 /// (stdio, which the deputy relays, stays ours), its cwd and umask; then
 /// it closes `ready` and waits to be taken over. On failure it writes
@@ -65,8 +71,7 @@ tl::unexpected<mrc::Error> cannot(const std::string& why) { return fail(ENOEXEC,
     if (f.share_id && shared.count(f.share_id)) {
       fd = ::fcntl(shared[f.share_id], F_DUPFD, park);
     } else {
-      uint32_t flags = f.flags & ~static_cast<uint32_t>(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
-      int opened = ::open(f.path.c_str(), static_cast<int>(flags));
+      int opened = ::open(f.path.c_str(), reopen_flags(f));
       if (opened < 0) die("open", f.path);
       fd = opened >= park ? opened : ::fcntl(opened, F_DUPFD, park);
       if (fd != opened) ::close(opened);
@@ -421,8 +426,7 @@ Result<void> files_into(Tracee& t, uint64_t page, const ImageMeta& m) {
       continue;
     }
     if (fd_path(f.fd) != f.path) {
-      uint32_t flags = f.flags & ~static_cast<uint32_t>(O_CREAT | O_TRUNC | O_EXCL | O_NOCTTY);
-      auto opened = open_in_child(t, page, f.path, static_cast<int>(flags));
+      auto opened = open_in_child(t, page, f.path, reopen_flags(f));
       if (!opened) return tl::unexpected(opened.error());
       if (*opened != fd) {
         auto d = call(t, SYS_dup3, {*opened, fd, 0}, "dup3 to fd " + std::to_string(f.fd));

@@ -126,16 +126,6 @@ pid_t fork_guest(int listener, const std::string& key, const std::function<std::
   return pid;
 }
 
-std::string to_hex(std::span<const std::byte> b) {
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  for (std::byte x : b) {
-    s += digits[static_cast<unsigned>(x) >> 4];
-    s += digits[static_cast<unsigned>(x) & 15];
-  }
-  return s;
-}
-
 json stats_json(const gossip::Node& node) {
   const gossip::Stats& s = node.stats();
   json dropped = json::object();
@@ -217,13 +207,9 @@ struct Daemon {
       return ok_reply();
     }
     if (op == "sign") {
-      std::string hex = req.at("nonce").get<std::string>();  // 64 hex digits: validate_request
-      std::array<std::byte, migrate::k_nonce_bytes> nonce;
-      for (size_t i = 0; i < nonce.size(); ++i)
-        nonce[i] = static_cast<std::byte>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-      auto tag = migrate::auth_tag(cfg.key, nonce);
+      auto tag = migrate::auth_tag(cfg.key, decode_sign_nonce(req));
       if (!tag) return error_reply(tag.error().message);
-      return json{{"tag", to_hex(*tag)}};
+      return encode_sign_reply(*tag);
     }
     return error_reply("unknown op " + op);  // validate_request lets none through
   }

@@ -130,6 +130,44 @@ mrc::Result<const OpSpec*> validate_request(const json& request) {
 json make_request(std::string_view op) { return json{{"op", op}}; }
 json make_request(std::string_view op, gossip::ClusterId cluster) { return json{{"op", op}, {"cluster", cluster}}; }
 
+namespace {
+
+std::string to_hex(std::span<const std::byte> b) {
+  static constexpr char k_digits[] = "0123456789abcdef";
+  std::string s;
+  for (std::byte x : b) {
+    s += k_digits[static_cast<unsigned>(x) >> 4];
+    s += k_digits[static_cast<unsigned>(x) & 15];
+  }
+  return s;
+}
+
+/// 64 lowercase hex digits into 32 bytes, or nothing.
+std::optional<SignBytes> from_hex(const std::string& h) {
+  if (h.size() != 64 || h.find_first_not_of("0123456789abcdef") != std::string::npos) return std::nullopt;
+  SignBytes out;
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::byte>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
+  return out;
+}
+
+}  // namespace
+
+json make_sign_request(std::span<const std::byte, 32> nonce) { return json{{"op", "sign"}, {"nonce", to_hex(nonce)}}; }
+
+SignBytes decode_sign_nonce(const json& request) {
+  return from_hex(request.at("nonce").get<std::string>()).value();  // validate_request checked it
+}
+
+json encode_sign_reply(const SignBytes& tag) { return json{{"tag", to_hex(tag)}}; }
+
+mrc::Result<SignBytes> decode_sign_reply(const json& reply) {
+  if (auto c = check_reply(reply); !c) return tl::unexpected(c.error());
+  auto t = reply.find("tag");
+  std::optional<SignBytes> tag = t != reply.end() && t->is_string() ? from_hex(t->get<std::string>()) : std::nullopt;
+  if (!tag) return mrc::fail(EPROTO, "sign reply: no tag of 64 hex digits");
+  return *tag;
+}
+
 json ok_reply() { return json{{"ok", true}}; }
 json error_reply(std::string_view message) { return json{{"ok", false}, {"error", message}}; }
 

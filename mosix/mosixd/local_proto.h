@@ -4,6 +4,7 @@
 // socket itself is local_socket.h.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -51,6 +52,17 @@ std::span<const OpSpec> ops();
 /// {"op":OP} and {"op":OP,"cluster":N}.
 nlohmann::json make_request(std::string_view op);
 nlohmann::json make_request(std::string_view op, gossip::ClusterId cluster);
+
+/// The "sign" op (docs/mosixd-socket.md): {"op":"sign","nonce":HEX} for
+/// the 32-byte nonce of a migration hello, and its {"tag":HEX} reply.
+using SignBytes = std::array<std::byte, 32>;
+nlohmann::json make_sign_request(std::span<const std::byte, 32> nonce);
+/// The nonce of a validated "sign" request.
+SignBytes decode_sign_nonce(const nlohmann::json& request);
+nlohmann::json encode_sign_reply(const SignBytes& tag);
+/// The tag of a "sign" reply ({"ok":false} becomes its error). Errors
+/// (EPROTO): no tag of 64 hex digits.
+[[nodiscard]] mrc::Result<SignBytes> decode_sign_reply(const nlohmann::json& reply);
 
 /// {"ok":true} and {"ok":false,"error":MESSAGE}.
 nlohmann::json ok_reply();

@@ -102,13 +102,6 @@ sockaddr_un control_address(pid_t pid, socklen_t& len) {
   return a;
 }
 
-std::vector<std::byte> from_hex(const std::string& h) {
-  std::vector<std::byte> out;
-  for (size_t i = 0; i + 1 < h.size(); i += 2)
-    out.push_back(static_cast<std::byte>(std::stoi(h.substr(i, 2), nullptr, 16)));
-  return out;
-}
-
 /// One mosrun: its process, its checkpoints, and - while the process runs
 /// elsewhere - its deputy.
 struct Mosrun {
@@ -198,7 +191,8 @@ struct Mosrun {
   mrc::Result<std::string> resolve(const std::string& node) {
     if (node.find('.') != std::string::npos) return node;
     if (node.empty() || node.find_first_not_of("0123456789") != std::string::npos)
-      return mrc::fail(EINVAL, "'" + node + "' is not a node number, an a.b.c.d:port, home, freeze, continue or checkpoint");
+      return mrc::fail(EINVAL,
+                       "'" + node + "' is not a node number, an a.b.c.d:port, home, freeze, continue or checkpoint");
     auto reply = mosixd::query(o.socket, mosixd::make_request("nodes"), std::chrono::seconds(5));
     if (!reply) return tl::unexpected(reply.error());
     auto nodes = mosixd::decode_nodes(*reply);
@@ -211,20 +205,10 @@ struct Mosrun {
   /// The local mosixd signs the destination's hello with the cluster key.
   migrate::Signer signer() {
     return [this](std::span<const std::byte> nonce) -> mrc::Result<std::array<std::byte, 32>> {
-      static const char* digits = "0123456789abcdef";
-      std::string hex;
-      for (std::byte b : nonce) {
-        hex += digits[static_cast<unsigned>(b) >> 4];
-        hex += digits[static_cast<unsigned>(b) & 15];
-      }
-      auto reply = mosixd::query(o.socket, {{"op", "sign"}, {"nonce", hex}}, std::chrono::seconds(5));
+      if (nonce.size() != 32) return mrc::fail(EPROTO, "a hello nonce of " + std::to_string(nonce.size()) + " bytes");
+      auto reply = mosixd::query(o.socket, mosixd::make_sign_request(nonce.first<32>()), std::chrono::seconds(5));
       if (!reply) return tl::unexpected(reply.error());
-      if (auto c = mosixd::check_reply(*reply); !c) return tl::unexpected(c.error());
-      auto tag = from_hex(reply->value("tag", std::string()));
-      std::array<std::byte, 32> out{};
-      if (tag.size() != out.size()) return mrc::fail(EPROTO, "mosixd gave no signature");
-      std::copy(tag.begin(), tag.end(), out.begin());
-      return out;
+      return mosixd::decode_sign_reply(*reply);
     };
   }
 

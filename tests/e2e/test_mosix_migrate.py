@@ -26,6 +26,8 @@ import time
 
 import pytest
 
+from zdtm_common import build_zdtm, text, wait_for
+
 import mosix_cluster as M
 
 LINK_TIMEOUT_S = 4
@@ -52,26 +54,7 @@ def nodes():
 
 @pytest.fixture(scope="module")
 def zdtm(tmp_path_factory):
-    exe = tmp_path_factory.mktemp("zdtm") / "zdtm"
-    src = os.path.join(os.path.dirname(__file__), "zdtm", "zdtm.c")
-    subprocess.run(["cc", "-O2", "-Wall", "-o", str(exe), src], check=True)
-    return str(exe)
-
-
-def text(path):
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return ""
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
+    return build_zdtm(tmp_path_factory.mktemp("zdtm"))
 
 
 class Job:

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from zdtm_common import build_zdtm, text, wait_for
+
 pytestmark = [pytest.mark.needs_mrc, pytest.mark.targets(0)]
 
 COUNTER = """
@@ -35,15 +37,6 @@ def lines(path):
         return path.read_text().split()
     except FileNotFoundError:
         return []
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def child_of(pid):
@@ -134,18 +127,7 @@ def test_migrate_names_a_process_mosrun_did_not_start():
 
 @pytest.fixture(scope="module")
 def zdtm(tmp_path_factory):
-    """tests/e2e/zdtm/zdtm.c, built for this run."""
-    exe = tmp_path_factory.mktemp("zdtm") / "zdtm"
-    src = os.path.join(os.path.dirname(__file__), "zdtm", "zdtm.c")
-    subprocess.run(["cc", "-O2", "-Wall", "-o", str(exe), src], check=True)
-    return str(exe)
-
-
-def text(path):
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return ""
+    return build_zdtm(tmp_path_factory.mktemp("zdtm"))
 
 
 @pytest.mark.parametrize("mode", ["alarm", "reader", "array", "shared", "stdin", "recurse"])

@@ -174,5 +174,26 @@ TEST(Ops, MutatingOpsAreMarked) {
   EXPECT_EQ(make_request("nodes"), json::parse(R"({"op":"nodes"})"));
 }
 
+TEST(Sign, RequestAndReplyRoundTripAndABadTagIsRefused) {
+  SignBytes nonce{}, tag{};
+  for (size_t i = 0; i < nonce.size(); ++i) nonce[i] = static_cast<std::byte>(i * 9 + 0xa0), tag[i] = std::byte(i);
+  json req = make_sign_request(nonce);
+  ASSERT_TRUE(validate_request(req)) << req.dump();
+  EXPECT_EQ(req["nonce"].get<std::string>().substr(0, 6), "a0a9b2");
+  EXPECT_EQ(decode_sign_nonce(req), nonce);
+  auto back = decode_sign_reply(encode_sign_reply(tag));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, tag);
+  for (const char* bad : {R"({"tag":"00"})", R"({"tag":7})", R"({})",
+                          R"({"tag":"ZZ00000000000000000000000000000000000000000000000000000000000000"})"}) {
+    auto r = decode_sign_reply(json::parse(bad));
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, EPROTO);
+  }
+  auto refused = decode_sign_reply(error_reply("not permitted"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "not permitted");
+}
+
 }  // namespace
 }  // namespace mosix::mosixd
