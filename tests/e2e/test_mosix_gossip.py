@@ -126,10 +126,14 @@ def test_two_clusters_of_four_see_each_others_nodes(binaries):
         v = a[0].json()
         clusters = {e["id"]: e["cluster"] for e in v["nodes"]}
         assert clusters == {1: 1, 2: 1, 3: 1, 4: 1, 5: 2, 6: 2, 7: 2, 8: 2}
-        # Less traffic across clusters than within.
+        # Less traffic across clusters than within, but some: summed over
+        # cluster 1's four nodes (one node's ~40 sends, each foreign with
+        # p = 1/11, had none once in a while: (10/11)^40 = 2%).
         time.sleep(10 * STEP_MS / 1000)
-        st = a[0].status()["stats"]
-        assert 0 < st["packets_sent_foreign"] < st["packets_sent"] / 2, st
+        sts = [n.status()["stats"] for n in a]
+        foreign = sum(st["packets_sent_foreign"] for st in sts)
+        sent = sum(st["packets_sent"] for st in sts)
+        assert 0 < foreign < sent / 2, sts
 
 
 def test_garbage_and_replayed_packets_change_nothing(binaries):
