@@ -25,11 +25,11 @@ namespace {
 
 constexpr const char* k_service_flag = "--internal-file-service";
 
-/// Names this binary cheaply (no hashing of its bytes): one service per
-/// build, so a rebuilt mrc never talks to an older service.
-std::string binary_tag() {
+/// Names the binary `exe` cheaply (no hashing of its bytes): one service
+/// per build, so a rebuilt mrc never talks to an older service.
+std::string binary_tag(const std::string& exe) {
   struct stat st {};
-  ::stat("/proc/self/exe", &st);
+  if (::stat(exe.c_str(), &st) != 0) throw Fatal("the file service's binary " + exe + ": " + std::strerror(errno));
   uint64_t h = 1469598103934665603ULL;
   for (uint64_t v : {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
                      static_cast<uint64_t>(st.st_size), static_cast<uint64_t>(st.st_mtim.tv_sec),
@@ -64,8 +64,8 @@ UniqueFd try_connect(const std::string& path) {
 /// starts the service on it: a grandchild in its own session, with no
 /// descriptor of ours but the socket (an inherited SSH socket would keep
 /// a dead mrc's connection open).
-void start_service(const std::string& sock_path, const std::string& lock_path, const std::string& log_path,
-                   int verbosity) {
+void start_service(const std::string& exe, const std::string& sock_path, const std::string& lock_path,
+                   const std::string& log_path, int verbosity) {
   ::unlink(sock_path.c_str());
   auto a = address(sock_path);
   UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -91,7 +91,7 @@ void start_service(const std::string& sock_path, const std::string& lock_path, c
     ::dup2(s.get(), 3);  // dup2 clears FD_CLOEXEC on 3
     ::close_range(4, ~0U, 0);
     if (::chdir("/") != 0) ::_exit(127);
-    ::execv("/proc/self/exe", const_cast<char* const*>(argv));
+    ::execv(exe.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
   }
   int st = 0;
@@ -120,8 +120,8 @@ std::string service_dir() {
 }
 
 UniqueFd attach_to_service(UniqueFd target, const std::vector<UniqueFd>& roots, const proto::AttachMsg& m,
-                           int verbosity) {
-  std::string dir = service_dir(), base = dir + "/fs-" + binary_tag();
+                           int verbosity, const std::string& exe) {
+  std::string dir = service_dir(), base = dir + "/fs-" + binary_tag(exe);
   std::string sock_path = base + ".sock", lock_path = base + ".lock";
   UniqueFd sock;
   {
@@ -131,7 +131,7 @@ UniqueFd attach_to_service(UniqueFd target, const std::vector<UniqueFd>& roots, 
       throw Fatal("file service lock " + lock_path + ": " + std::strerror(errno));
     sock = try_connect(sock_path);
     if (!sock) {
-      start_service(sock_path, lock_path, base + ".log", verbosity);
+      start_service(exe, sock_path, lock_path, base + ".log", verbosity);
       sock = try_connect(sock_path);
       if (!sock) throw Fatal("cannot reach the file service at " + sock_path + ": " + std::strerror(errno));
     }

@@ -16,12 +16,14 @@ namespace mrc::launcher {
 /// (Fatal) if it belongs to another user or others can write to it.
 std::string service_dir();
 
-/// Attaches `target` and the export roots to the service (starting it as
-/// a detached process of this same binary if needed) and returns the
-/// socket over which the job's stdio and control now pass. Throws Fatal
-/// naming the cause.
+/// Attaches `target` and the export roots (one directory fd per export,
+/// or none: the service opens the paths) to the service of the mrc binary
+/// `exe` (starting it as a detached process of that binary if needed) and
+/// returns the socket over which the job's stdio and control now pass.
+/// mosrun passes the mrc installed beside it, so that migrated processes
+/// and mrc jobs share one service. Throws Fatal naming the cause.
 UniqueFd attach_to_service(UniqueFd target, const std::vector<UniqueFd>& roots, const proto::AttachMsg& m,
-                           int verbosity);
+                           int verbosity, const std::string& exe = "/proc/self/exe");
 
 /// The hidden command line of the service process:
 /// `mrc --internal-file-service FD SOCKET LOCK VERBOSITY`. Returns the

@@ -3,6 +3,8 @@
 // deputy's end, and the way home (restore_into the deputy).
 #include "mosix/migrate/deputy.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -50,6 +52,38 @@ void pass_held_signals(Tracee& t, int link) {
 /// A copy of the deputy's fd `fd` (pidfd_getfd: the same open file).
 UniqueFd copy_fd(int pidfd, int fd) { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, fd, 0))); }
 
+/// The home files (home_files.h), before the process is frozen: the
+/// guest end's port and token, the file link to it, the file service on
+/// it, and the guest end's word that the exports are mounted there.
+/// Returns the service's socket.
+mrc::Result<UniqueFd> offer_files(int link, const std::string& address, const DeputyOptions& o) {
+  if (auto s = send_frame(link, FrameType::home_files); !s) return tl::unexpected(s.error());
+  auto port = recv_frame(link, o.transfer_ms);
+  if (!port) return tl::unexpected(port.error());
+  if (port->type == FrameType::error) return fail(ECONNABORTED, address + " refused: " + port->text());
+  if (port->type != FrameType::file_port || port->payload.size() != 2 + 32)
+    return fail(EPROTO, address + ": no file port after home_files");
+  auto p = std::to_integer<unsigned>(port->payload[0]) | std::to_integer<unsigned>(port->payload[1]) << 8;
+  sockaddr_in peer{};
+  socklen_t len = sizeof peer;
+  if (::getpeername(link, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return mrc::fail_errno("getpeername");
+  char ip[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip);
+  std::string there = std::string(ip) + ":" + std::to_string(p);
+  auto fd = connect_tcp(there, o.connect_ms);
+  if (!fd) return tl::unexpected(fd.error());
+  UniqueFd files(*fd);
+  if (auto w = mrc::write_all(files.get(), std::span(port->payload).subspan(2)); !w)
+    return fail(w.error().code, "the file link to " + there + ": " + w.error().message);
+  auto svc = o.attach_files(std::move(files));
+  if (!svc) return tl::unexpected(svc.error());
+  auto mounted = recv_frame(link, o.transfer_ms);
+  if (!mounted) return tl::unexpected(mounted.error());
+  if (mounted->type == FrameType::error) return fail(ECONNABORTED, address + " could not take it: " + mounted->text());
+  if (mounted->type != FrameType::home_files) return fail(EPROTO, address + ": no word that the home files are there");
+  return svc;
+}
+
 }  // namespace
 
 mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const Signer& sign, const DeputyOptions& o) {
@@ -63,11 +97,18 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const
   // Both ends give up on a silent link after the same time.
   if (auto s = send_u32(link.get(), FrameType::link_timeout, static_cast<uint32_t>(o.transfer_ms)); !s)
     return tl::unexpected(s.error());
+  UniqueFd files;
+  if (o.attach_files) {
+    auto f = offer_files(link.get(), address, o);
+    if (!f) return tl::unexpected(f.error());
+    files = std::move(*f);
+  }
   const auto frozen_at = std::chrono::steady_clock::now();
   auto t = Tracee::seize(pid);
   if (!t) return tl::unexpected(t.error());
   Deputy d(std::move(*t), std::move(link), address);
   d.m_transfer_ms = o.transfer_ms;
+  d.m_files = std::move(files);
 
   // The image, streamed as it is taken; the destination restores while
   // the bytes arrive. Any failure from here to "running": ~Deputy lets

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -26,6 +27,12 @@ struct DeputyOptions {
   int zstd_level = 1;        ///< for the image's pages (0: stored)
   int connect_ms = 10'000;   ///< the destination answers within this
   int transfer_ms = 60'000;  ///< silence allowed while an image moves
+  /// The home node's files for the process while it is away (DESIGN §7;
+  /// home_files.h): given the file link (a TCP connection to the guest
+  /// end, its token sent), hands it to the home node's file service with
+  /// the exports and returns the service's socket, held open while the
+  /// process is away. Unset: the guest uses the destination's own files.
+  std::function<mrc::Result<mrc::UniqueFd>(mrc::UniqueFd file_link)> attach_files;
 };
 
 /// Empties `t` (held stopped, its image taken): its interval timers off,
@@ -88,7 +95,8 @@ class Deputy {
   double m_frozen_ms = 0;
   int m_transfer_ms = 60'000;
   mrc::UniqueFd m_in, m_out,
-      m_err;  // the deputy's relayed stdio (pidfd_getfd copies)
+      m_err;             // the deputy's relayed stdio (pidfd_getfd copies)
+  mrc::UniqueFd m_files;  // the file service's socket for the home files, while away
 };
 
 }  // namespace mosix::migrate

@@ -18,6 +18,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "mosix/migrate/dump.h"
+#include "mosix/migrate/home_files.h"
 #include "mosix/migrate/link.h"
 #include "mosix/migrate/restore.h"
 
@@ -51,6 +52,7 @@ struct Guest {
   bool in_eof = false;                // the home end's stdin ended: close the pipe once drained
   std::shared_ptr<spdlog::logger> log = mrc::logger("guest");
   int transfer_ms = o.transfer_ms;  // the home end's, once it said
+  std::unique_ptr<HomeFiles> files;  // the home node's files, if the home end sends them
 
   /// The restore and the commit. On failure nothing runs here.
   Result<void> arrive() {
@@ -61,7 +63,7 @@ struct Guest {
     err = std::move(*b);
     // The home end's link timeout first (mosrun --link-timeout): this end
     // then gives up on a silent link as soon as that end does. Older home
-    // ends start with the image.
+    // ends start with the image; ends without home files skip them.
     auto first = recv_frame(link, o.transfer_ms);
     if (!first) return tl::unexpected(first.error());
     std::vector<std::byte> piece;
@@ -70,14 +72,27 @@ struct Guest {
       if (!ms || *ms < 1000 || *ms > 3'600'000) return mrc::fail(EPROTO, "the link: a link timeout outside 1 s .. 1 h");
       transfer_ms = static_cast<int>(*ms);
       set_link_timeouts(link, transfer_ms);
-    } else if (first->type == FrameType::image) {
-      piece = std::move(first->payload);
-    } else {
+      first = recv_frame(link, transfer_ms);
+      if (!first) return tl::unexpected(first.error());
+    }
+    // The home node's files (item 5): mounted before the restore, so the
+    // image's files are opened through them at the same paths.
+    if (first->type == FrameType::home_files) {
+      auto f = HomeFiles::open(link, transfer_ms);
+      if (!f) {
+        (void)send_text(link, FrameType::error, "the home node's files: " + f.error().message);
+        return mrc::fail(f.error().code, "the home node's files: " + f.error().message);
+      }
+      files = std::move(*f);
+      first = recv_frame(link, transfer_ms);
+      if (!first) return tl::unexpected(first.error());
+    }
+    if (first->type == FrameType::error) return mrc::fail(ECONNABORTED, "the home end gave up: " + first->text());
+    if (first->type != FrameType::image)
       return mrc::fail(EPROTO, "the link: frame type " + std::to_string(static_cast<uint32_t>(first->type)) +
                                    " before the image");
-    }
-    ImageFrameSource src = first->type == FrameType::image ? ImageFrameSource(link, transfer_ms, std::move(piece))
-                                                           : ImageFrameSource(link, transfer_ms);
+    piece = std::move(first->payload);
+    ImageFrameSource src(link, transfer_ms, std::move(piece));
     ImageReader reader([&](std::span<std::byte> buf) { return src.read(buf); });
     auto r = restore(reader, {in.read.get(), out.write.get(), err.write.get()});
     if (!r) {
@@ -168,6 +183,14 @@ struct Guest {
     int st = 0;
     ::waitpid(pid, &st, 0);
     (void)drain();
+    // Its writes are on the home node before its status is: a buffered
+    // write that failed there turns a success into exit 1.
+    if (int e = files ? files->flush() : 0; e != 0) {
+      std::string msg = "mosix: some of the process's writes did not reach the home node: " +
+                        std::string(std::strerror(e)) + "\n";
+      (void)send_text(link, FrameType::stderr_data, msg);
+      if (WIFEXITED(st) && WEXITSTATUS(st) == 0) st = 1 << 8;
+    }
     log->info("guest {} ended ({})", pid,
               WIFEXITED(st) ? "exit " + std::to_string(WEXITSTATUS(st)) : "signal " + std::to_string(WTERMSIG(st)));
     (void)send_u32(link, FrameType::exit, static_cast<uint32_t>(st));
@@ -188,6 +211,13 @@ struct Guest {
       (void)send_text(link, FrameType::error, stats.error().message);
       log->warn("guest {} cannot go home: {}", pid, stats.error().message);
       return false;  // ~Tracee lets it run on here
+    }
+    // What it wrote is at home before it runs there.
+    if (int e = files ? files->flush() : 0; e != 0) {
+      std::string why = std::string("its writes did not reach the home node: ") + std::strerror(e);
+      (void)send_text(link, FrameType::error, why);
+      log->warn("guest {} cannot go home: {}", pid, why);
+      return false;
     }
     if (auto e = sink.end(); !e) return tl::unexpected(e.error());
     auto f = recv_frame(link, transfer_ms);

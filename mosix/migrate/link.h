@@ -35,6 +35,8 @@ enum class FrameType : uint32_t {
   exit = 12,          ///< guest -> home: u32 wait status (as waitpid's)
   go_home = 13,       ///< home -> guest: send the process home (image frames follow)
   link_timeout = 14,  ///< home -> guest, right after auth: u32 ms, the link's timeout for both ends
+  home_files = 15,    ///< home -> guest, before the image: the process's files come from home; empty
+  file_port = 16,     ///< guest -> home, the answer: u16 TCP port, then a 32-byte token, for the file link
 };
 
 /// Largest payload of one frame, bytes: image pieces are 1 MiB; anything

@@ -27,6 +27,7 @@
 
 #include "mosix/migrate/checkpoint.h"
 #include "mosix/migrate/deputy.h"
+#include "mosix/tools/home_files.h"
 #include "mosix/mosixd/cli.h"
 #include "mosix/mosixd/config.h"
 #include "mosix/mosixd/local_proto.h"
@@ -76,6 +77,12 @@ MosrunOptions parse_mosrun_cli(int argc, char** argv) {
                  "its node counted lost")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  app.add_option("--mrc", o.mrc,
+                 "the mrc whose file service serves the process its home node's files while it runs elsewhere "
+                 "(default: the mrc beside mosrun)");
+  app.add_flag("--local-files", o.local_files,
+               "while it runs elsewhere, the process uses that node's own files at the same paths, not its home "
+               "node's");
   // The command and its arguments: everything from the first word that is
   // not one of ours, options included (`mosrun -C f gzip -c x`).
   app.prefix_command();
@@ -237,6 +244,17 @@ struct Mosrun {
     migrate::DeputyOptions dopt;
     dopt.transfer_ms = o.link_timeout_s * 1000;
     dopt.connect_ms = std::min(dopt.transfer_ms, 10'000);
+    if (!o.local_files) {
+      std::string mrc = o.mrc;
+      if (mrc.empty()) {
+        auto m = mrc_beside_us();
+        if (!m) return "cannot migrate: " + m.error().message;
+        mrc = *m;
+      }
+      dopt.attach_files = [mrc, where = *where, ms = dopt.transfer_ms](mrc::UniqueFd link) {
+        return attach_home_files(std::move(link), {mrc, where, ms});
+      };
+    }
     auto d = migrate::Deputy::migrate(pid, *where, signer(), dopt);
     if (!d) return "cannot migrate to " + *where + ": " + d.error().message;
     char said[200];

@@ -19,6 +19,12 @@ struct MosrunOptions {
   std::string socket;                   ///< --socket PATH: the local mosixd (node numbers, the migration link's auth)
   int link_timeout_s = 60;              ///< --link-timeout: silence allowed on the migration link, seconds
   std::string freeze_dir = "/var/tmp";  ///< --freeze-dir: where a frozen process's image goes
+  /// --mrc PATH: the mrc whose file service gives a migrated process its
+  /// home files (default: the mrc beside mosrun).
+  std::string mrc;
+  /// --local-files: a migrated process uses the destination's own files
+  /// at the same paths instead of its home node's.
+  bool local_files = false;
   std::vector<std::string> command;
 };
 

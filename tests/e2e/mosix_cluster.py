@@ -191,6 +191,10 @@ class MosixCluster:
         self.bridge = "mxb" + self.id
         self.nodes = {}
         self.daemon_args = []  # more mosixd options (["-v"]: its info lines in the node's log)
+        # Node id -> a directory that node's mosixd sees as a tmpfs of its
+        # own (a mount namespace of its own): a host tree that differs
+        # from the other nodes', as a real machine's does.
+        self.private_dirs = {}
         _run(["ip", "link", "add", self.bridge, "type", "bridge"])
         _run(["ip", "addr", "add", self.net + ".254/24", "dev", self.bridge])
         _run(["ip", "link", "set", self.bridge, "up"])
@@ -247,8 +251,13 @@ class MosixCluster:
     def start(self, n):
         """Starts n's mosixd and waits until its socket answers."""
         logf = open(n.log, "ab")
+        wrap = []
+        if n.id in self.private_dirs:  # every step execs: the pid stays mosixd's
+            wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                    'mount -t tmpfs mosix-e2e-private "$0" && exec "$@"', str(self.private_dirs[n.id])]
         n.proc = subprocess.Popen(
-            ["ip", "netns", "exec", n.ns, str(self.bin("mosixd")), "-f", "--config", str(n.config)] + self.daemon_args,
+            ["ip", "netns", "exec", n.ns] + wrap + [str(self.bin("mosixd")), "-f", "--config", str(n.config)] +
+            self.daemon_args,
             stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         logf.close()
         (self.dir / ("n%d.pid" % n.id)).write_text(str(n.proc.pid))

@@ -43,10 +43,13 @@ while True:
 
 
 @pytest.fixture(scope="module")
-def nodes():
-    M.require("mosixd", "mosrun", "migrate", "mosmon", "mosps")
+def nodes(tmp_path_factory):
+    M.require("mosixd", "mosrun", "migrate", "mosmon", "mosps", "mrc")
     with M.MosixCluster(step_ms=500, window=2) as c:
         c.daemon_args = ["-v"]
+        # Node 2's host tree differs from home's there: a process moved to
+        # it must see home's files (item 5), never these.
+        c.private_dirs[2] = tmp_path_factory.mktemp("private")
         home, dest = c.one_cluster([1, 2])
         assert M.wait_for(lambda: home.ids() == [1, 2] and dest.ids() == [1, 2], 30), "the two nodes do not see each other"
         yield c, home, dest
@@ -192,6 +195,58 @@ def test_exit_status_and_stdout_come_home(nodes, tmp_path):
     assert job.p.returncode == 7, err
     assert out.decode().split("\n")[:-1] == ["out %d" % i for i in range(30)], out
     assert b"bye" in err, err
+
+
+def in_mount_ns(pid, *cmd):
+    """Runs `cmd` in the mount namespace of process `pid` (a node's host tree)."""
+    return subprocess.run(["nsenter", "-t", str(pid), "-m"] + list(cmd), capture_output=True, text=True, timeout=30)
+
+
+def test_a_migrated_process_reads_and_writes_its_home_nodes_files_never_the_hosts(nodes, tmp_path):
+    c, home, dest = nodes
+    private = c.private_dirs[2]
+    (private / "data.txt").write_text("home's data\n")
+    # The destination's own file at the same path, in its own tree.
+    r = in_mount_ns(dest.proc.pid, "sh", "-c", 'echo "the host\'s own" > "$0/data.txt"', str(private))
+    assert r.returncode == 0, r.stderr
+    prog = r"""
+import os, sys, time
+private, go = sys.argv[1], sys.argv[2]
+print("ready", flush=True)
+while not os.path.exists(go):  # created at home after the move: coherence brings it here
+    time.sleep(0.05)
+with open(os.path.join(private, "data.txt")) as f:
+    seen = f.read()
+with open("/proc/self/mountinfo") as f:
+    fuse = sum(1 for line in f if "mosix-home" in line)
+with open(os.path.join(private, "out.txt"), "w") as f:
+    f.write("saw " + seen)
+    f.write("fuse mounts %d\n" % fuse)
+os.mkdir(os.path.join(private, "made-there"))
+print("done", flush=True)
+"""
+    (tmp_path / "p.py").write_text(prog)
+    out = tmp_path / "out.log"
+    with open(out, "w") as f:
+        job = Job(home, ["/usr/bin/python3", "p.py", str(private), str(tmp_path / "go")], tmp_path, f)
+    wait_for(lambda: "ready" in text(out), 30, "the script to start")
+    job.migrate("2")
+    ps = json.loads(subprocess.run(["ip", "netns", "exec", home.ns, str(M.MosixCluster.bin("mosps")), "--json"],
+                                   capture_output=True, text=True, timeout=30).stdout)
+    assert [p["where"] for p in ps["processes"] if p["pid"] == job.pid] == [dest.address], ps
+    (tmp_path / "go").write_text("")
+    assert job.wait(60) == 0, text(out) + text(tmp_path / "mosrun.err")
+    assert "done" in text(out)
+    # Its writes are on the home node, and what it read was home's.
+    got = (private / "out.txt").read_text()
+    assert got.startswith("saw home's data\n"), got
+    fuse = int(got.split("fuse mounts")[1])
+    assert fuse >= 1, got
+    assert (private / "made-there").is_dir()
+    # The destination's own tree is untouched.
+    r = in_mount_ns(dest.proc.pid, "sh", "-c", 'cat "$0/data.txt"; ls -a "$0"', str(private))
+    assert r.stdout.split("\n")[0] == "the host's own", r.stdout + r.stderr
+    assert "out.txt" not in r.stdout and "made-there" not in r.stdout, r.stdout
 
 
 @pytest.mark.parametrize("mode", ["alarm", "reader", "array", "shared", "stdin", "recurse"])

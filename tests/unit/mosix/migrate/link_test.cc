@@ -64,10 +64,18 @@ TEST(MigrationLink, FramesRoundTripInOrder) {
   EXPECT_EQ(f3->type, FrameType::commit);
   EXPECT_TRUE(f3->payload.empty());
   EXPECT_FALSE(frame_u32(*f3));  // not 4 bytes
+  // The home files' two (docs/migration-link.md section 5a).
+  ASSERT_TRUE(send_frame(p.a.get(), FrameType::home_files));
+  ASSERT_TRUE(send_text(p.a.get(), FrameType::file_port, std::string(34, 'x')));
+  auto f4 = recv_frame(p.b.get(), 1000), f5 = recv_frame(p.b.get(), 1000);
+  ASSERT_TRUE(f4 && f5);
+  EXPECT_EQ(f4->type, FrameType::home_files);
+  EXPECT_EQ(f5->type, FrameType::file_port);
+  EXPECT_EQ(f5->payload.size(), 34u);
 }
 
 TEST(MigrationLink, RefusesAnUnknownType) {
-  for (uint32_t type : {0u, 15u, 0xffffffffu}) {
+  for (uint32_t type : {0u, 17u, 0xffffffffu}) {
     auto p = pair();
     raw(p.a.get(), type, 0);
     auto f = recv_frame(p.b.get(), 1000);

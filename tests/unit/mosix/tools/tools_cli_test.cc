@@ -124,6 +124,15 @@ TEST(MosrunCli, TheCommandKeepsItsOwnOptions) {
   EXPECT_TRUE(r.command.empty());
 }
 
+TEST(MosrunCli, HomeFilesByDefaultLocalOnRequest) {
+  auto o = parse(parse_mosrun_cli, {"mosrun", "sort", "--local-files"});
+  EXPECT_FALSE(o.local_files);  // the command's option, not ours
+  EXPECT_TRUE(o.mrc.empty());
+  auto l = parse(parse_mosrun_cli, {"mosrun", "--local-files", "--mrc", "/opt/mrc", "sort"});
+  EXPECT_TRUE(l.local_files);
+  EXPECT_EQ(l.mrc, "/opt/mrc");
+}
+
 TEST(MosrunCli, RejectsMissingOrConflictingArguments) {
   EXPECT_THROW(parse(parse_mosrun_cli, {"mosrun"}), mrc::Fatal);
   EXPECT_THROW(parse(parse_mosrun_cli, {"mosrun", "-A", "5", "true"}), mrc::Fatal);
