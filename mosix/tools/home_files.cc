@@ -20,7 +20,7 @@ namespace mosix::tools {
 namespace proto = mrc::proto;
 
 mrc::Result<std::vector<proto::ExportSpec>> home_exports(const std::string& root) {
-  static const std::set<std::string> k_local = {"proc", "sys", "dev", "run"};
+  static const std::set<std::string> k_local = {"proc", "sys", "dev"};
   DIR* d = ::opendir(root.c_str());
   if (!d) return mrc::fail_errno("the home node's tree " + root);
   std::vector<proto::ExportSpec> out;
@@ -33,6 +33,9 @@ mrc::Result<std::vector<proto::ExportSpec>> home_exports(const std::string& root
     out.push_back({"/" + name, 0});
   }
   ::closedir(d);
+  // Files in /dev/shm are files like any others: home's too.
+  struct stat shm {};
+  if (::lstat((base + "dev/shm").c_str(), &shm) == 0 && S_ISDIR(shm.st_mode)) out.push_back({"/dev/shm", 0});
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
   return out;
 }

@@ -17,9 +17,9 @@ namespace mosix::tools {
 
 /// What a migrated process sees of its home node: every directory at the
 /// top of `root` (its real path, not a symlink such as /bin -> usr/bin)
-/// but the kernel's own trees and this boot's state, which stay the
-/// destination's: /proc, /sys, /dev, /run. Sorted by path. Errors:
-/// opendir's.
+/// but the kernel's interfaces, which stay the destination's: /proc, /sys
+/// and /dev - though /dev/shm, which holds files like any other
+/// directory, is home's. Sorted by path. Errors: opendir's.
 [[nodiscard]] mrc::Result<std::vector<mrc::proto::ExportSpec>> home_exports(const std::string& root = "/");
 
 /// The mrc whose file service serves the home files: `mrc` beside this
