@@ -157,6 +157,23 @@ class Session {
     return p;
   }
 
+  /// A name `req`'s caller just made is the caller's (allow_other only:
+  /// the head made it as the file service's user): chowned there, and
+  /// `e`'s attributes updated. A failure leaves it the service's (logged).
+  void own_new(fuse_req_t req, proto::Entry& e) {
+    if (!m_opts.allow_other) return;
+    const fuse_ctx* c = fuse_req_ctx(req);
+    if (c->uid == ::getuid() && c->gid == ::getgid()) return;
+    proto::SetattrReq q;
+    q.nodeid = e.nodeid;
+    q.valid = proto::k_set_uid | proto::k_set_gid;
+    q.uid = m_ids.uid_to_head(c->uid);
+    q.gid = m_ids.gid_to_head(c->gid);
+    auto r = call<proto::Attr>(proto::Op::Setattr, e.nodeid, q);
+    if (r) e.attr = *r;
+    else m_log->warn("new node {} stays the file service's: chown: {}", e.nodeid, r.error().message);
+  }
+
   /// Replies with a looked-up entry; if the kernel refused the reply (the
   /// request was aborted) it never took the lookup: give it back.
   void reply_entry(fuse_req_t req, const proto::Entry& e, Gen gen) {
@@ -453,6 +470,7 @@ void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
     auto r =
         self(req).call<proto::Entry>(proto::Op::Mknod, parent, proto::MknodReq{parent, name, mode, rdev});
     if (!r) return reply_err(req, r.error());
+    self(req).own_new(req, *r);
     self(req).m_attrs.drop(parent);          // its mtime moved; before the reply frees req
     gen.attrs = self(req).m_attrs.epoch();  // the entry we got is newer than the drop
     self(req).reply_entry(req, *r, gen);
@@ -465,6 +483,7 @@ void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) 
     auto gen = self(req).generation();
     auto r = self(req).call<proto::Entry>(proto::Op::Mkdir, parent, proto::MknodReq{parent, name, mode, 0});
     if (!r) return reply_err(req, r.error());
+    self(req).own_new(req, *r);
     self(req).m_attrs.drop(parent);          // its mtime moved; before the reply frees req
     gen.attrs = self(req).m_attrs.epoch();  // the entry we got is newer than the drop
     self(req).reply_entry(req, *r, gen);
@@ -495,6 +514,7 @@ void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char*
     auto gen = self(req).generation();
     auto r = self(req).call<proto::Entry>(proto::Op::Symlink, parent, proto::SymlinkReq{parent, name, link});
     if (!r) return reply_err(req, r.error());
+    self(req).own_new(req, *r);
     self(req).m_attrs.drop(parent);          // its mtime moved; before the reply frees req
     gen.attrs = self(req).m_attrs.epoch();  // the entry we got is newer than the drop
     self(req).reply_entry(req, *r, gen);
@@ -773,6 +793,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     auto gen = s.generation();
     auto r = s.call<proto::CreateRep>(proto::Op::Create, parent, q);
     if (!r) return reply_err(req, r.error());
+    s.own_new(req, r->entry);
     fi->fh = r->fh;
     fi->keep_cache = s.lease_valid() ? 1 : 0;
     // A file created write-only (a job's output: dd of=, cp, a compiler's
@@ -816,7 +837,7 @@ Result<void> Session::mount() {
   fuse_opt_free_args(&args);
   if (!se) return fail(EIO, "fuse_session_new failed (see stderr)");
 
-  auto fd = mount_fuse(m_mountpoint, m_opts.fsname, "mrc");
+  auto fd = mount_fuse(m_mountpoint, m_opts.fsname, "mrc", m_opts.allow_other);
   if (!fd) {
     fuse_session_destroy(se);
     return tl::unexpected(fd.error());

@@ -25,6 +25,11 @@ struct MountOptions {
   std::chrono::milliseconds timeout{60000};  ///< per request (the grace period); expiry → EIO to the caller (never hang)
   std::chrono::milliseconds lease{30000};    ///< lease term: the longest the kernel trusts its cache unrenewed
   std::string fsname = "mrc";                ///< shown in /proc/mounts as "mrc" type fuse.mrc
+  /// Every user of the namespace may use the mount, checked by the files'
+  /// modes (kmount.h); what another user creates is then chowned to them
+  /// on the head (a migrated process that runs as its own user, not as
+  /// the guest end's root).
+  bool allow_other = false;
 };
 
 class Session;  // the libfuse side, defined in client.cc

@@ -78,7 +78,7 @@ std::optional<MountEntry> current_mount_at(const std::string& path) {
 }
 
 Result<UniqueFd> mount_fuse(const std::string& mountpoint, const std::string& fsname,
-                            const std::string& subtype) {
+                            const std::string& subtype, bool allow_other) {
   struct stat st {};
   if (::stat(mountpoint.c_str(), &st) != 0) return fail_errno("mount point " + mountpoint);
   if (!S_ISDIR(st.st_mode)) return fail(ENOTDIR, "mount point " + mountpoint + ": not a directory");
@@ -89,6 +89,7 @@ Result<UniqueFd> mount_fuse(const std::string& mountpoint, const std::string& fs
   std::string data = "fd=" + std::to_string(fd.get()) +
                      ",rootmode=40000,user_id=" + std::to_string(::getuid()) +
                      ",group_id=" + std::to_string(::getgid());
+  if (allow_other) data += ",allow_other,default_permissions";
   std::string type = "fuse." + subtype;
   if (::mount(fsname.c_str(), mountpoint.c_str(), type.c_str(), MS_NOSUID | MS_NODEV, data.c_str()) != 0)
     return fail_errno("mount " + type + " on " + mountpoint);

@@ -32,11 +32,14 @@ std::optional<MountEntry> top_mount_at(const std::vector<MountEntry>& mounts, st
 std::optional<MountEntry> current_mount_at(const std::string& path);
 
 /// Opens /dev/fuse and mounts it at `mountpoint` (an existing directory,
-/// canonical) as type "fuse.<subtype>", source `fsname`, nosuid+nodev, no
-/// allow_other, no default_permissions. Returns the /dev/fuse descriptor.
+/// canonical) as type "fuse.<subtype>", source `fsname`, nosuid+nodev;
+/// with `allow_other`, every user may use it and the kernel checks their
+/// access by the files' modes (allow_other,default_permissions: a mount
+/// in a private namespace whose processes run as another user than ours);
+/// else only our user, unchecked. Returns the /dev/fuse descriptor.
 /// Errors name the step and errno ("mount fuse.mrc on /x: Permission denied").
 [[nodiscard]] Result<UniqueFd> mount_fuse(const std::string& mountpoint, const std::string& fsname,
-                                          const std::string& subtype);
+                                          const std::string& subtype, bool allow_other = false);
 
 /// Writes `kb` to /sys/class/bdi/<dev>/read_ahead_kb.
 [[nodiscard]] Result<void> set_bdi_read_ahead(const std::string& dev, unsigned kb);

@@ -120,9 +120,21 @@ Result<void> core_from_ptrace(Tracee& t, CoreState& c, ImageHeader& h) {
     c.robust_list = head;
     c.robust_len = len;
   }
+  // prlimit64 may not read another user's limits (no CAP_SYS_RESOURCE,
+  // as in a container): /proc/PID/limits then. Never zeros in the image:
+  // a restore would set them.
   for (int res = 0; res < static_cast<int>(c.rlimits.size()); ++res) {
     rlimit64 l{};
-    if (::prlimit64(t.pid(), static_cast<__rlimit_resource>(res), nullptr, &l) == 0) c.rlimits[res] = {l.rlim_cur, l.rlim_max};
+    if (::prlimit64(t.pid(), static_cast<__rlimit_resource>(res), nullptr, &l) == 0) {
+      c.rlimits[res] = {l.rlim_cur, l.rlim_max};
+      continue;
+    }
+    auto text = read_proc_file(t.pid(), "limits");
+    if (!text) return tl::unexpected(text.error());
+    auto all = parse_limits(*text);
+    if (!all) return fail(all.error().code, "/proc/" + std::to_string(t.pid()) + "/" + all.error().message);
+    for (size_t k = 0; k < c.rlimits.size(); ++k) c.rlimits[k] = {(*all)[k].first, (*all)[k].second};
+    break;
   }
   return {};
 }
@@ -188,6 +200,20 @@ Result<void> core_from_proc(pid_t pid, CoreState& c) {
   for (const char* k : {"SigPnd", "ShdPnd"})
     if (auto p = status_field(pid, k); p) c.pending |= std::stoull(*p, nullptr, 16);
   if (auto p = read_proc_file(pid, "personality"); p) c.personality = std::stoull(*p, nullptr, 16);
+  // Who it runs as: real, effective, saved (the fourth, fs, follows the effective).
+  for (auto [key, ids] : {std::pair{"Uid", &c.uids}, std::pair{"Gid", &c.gids}}) {
+    auto v = status_field(pid, key);
+    if (!v) return tl::unexpected(v.error());
+    auto p = parse_ids(*v, std::string("/proc/") + std::to_string(pid) + "/status " + key);
+    if (!p) return tl::unexpected(p.error());
+    if (p->size() < 3) return fail(EINVAL, "short " + std::string(key) + " in /proc/" + std::to_string(pid) + "/status");
+    std::copy_n(p->begin(), 3, ids->begin());
+  }
+  if (auto g = status_field(pid, "Groups"); g) {
+    auto p = parse_ids(*g, "/proc/" + std::to_string(pid) + "/status Groups");
+    if (!p) return tl::unexpected(p.error());
+    c.groups = std::move(*p);
+  }
   char buf[4096];
   std::string base = "/proc/" + std::to_string(pid) + "/";
   ssize_t n = ::readlink((base + "cwd").c_str(), buf, sizeof(buf));

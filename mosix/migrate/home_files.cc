@@ -180,6 +180,9 @@ mrc::Result<std::unique_ptr<HomeFiles>> HomeFiles::open(int link, int timeout_ms
   mo.lease = std::chrono::milliseconds(std::max<uint32_t>(spec.lease_ms, 30));
   mo.timeout = std::chrono::milliseconds(std::max<uint32_t>(spec.grace_ms, 100));
   mo.fsname = "mosix-home";
+  // The process may run as its own user, not as us: it may use the mount,
+  // checked by the files' modes, and what it makes is its own at home.
+  mo.allow_other = true;
   st->fuse_owner = std::make_unique<mrc::fusefs::Client>(conn, mo);
   if (auto r = st->fuse_owner->mount(); !r) return fail(r.error().code, "FUSE mount failed: " + r.error().message);
   st->fuse_owner->start();

@@ -79,6 +79,10 @@ class Enc {
     num(static_cast<uint32_t>(v.size()));
     for (uint64_t x : v) num(x);
   }
+  void u32s(const std::vector<uint32_t>& v) {
+    num(static_cast<uint32_t>(v.size()));
+    for (uint32_t x : v) num(x);
+  }
   Bytes& out() { return m_b; }
 
  private:
@@ -118,6 +122,10 @@ class Dec {
   void u64s(std::vector<uint64_t>& v) {
     v.resize(count(8, "u64 vector"));
     for (uint64_t& x : v) num(x);
+  }
+  void u32s(std::vector<uint32_t>& v) {
+    v.resize(count(4, "u32 vector"));
+    for (uint32_t& x : v) num(x);
   }
   /// A u32 count of entries of at least `min_bytes` each, checked against
   /// what is left before the caller allocates them; 0 after an error.
@@ -200,6 +208,9 @@ void core_fields(Ar& a, C& c) {
   a.num(c.tid_address, c.robust_list, c.robust_len, c.rseq, c.rseq_len, c.rseq_sig, c.altstack_sp, c.altstack_size,
         c.altstack_flags, c.umask, c.personality);
   a.str(c.cwd);
+  for (auto& u : c.uids) a.num(u);
+  for (auto& g : c.gids) a.num(g);
+  a.u32s(c.groups);
 }
 
 template <typename Ar, typename F>
@@ -234,6 +245,7 @@ std::string header_problem(const ImageHeader& h) {
 std::string core_problem(const ImageHeader& h, const CoreState& c) {
   if (c.xsave.size() != h.xsave_size)
     return "xsave of " + to_string(c.xsave.size()) + " bytes, the header says " + to_string(h.xsave_size);
+  if (c.groups.size() > 65536) return to_string(c.groups.size()) + " supplementary groups, more than NGROUPS_MAX (65536)";
   return {};
 }
 

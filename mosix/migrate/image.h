@@ -23,7 +23,7 @@ using mrc::Result;
 /// of a checkpoint file names what it is).
 inline constexpr std::array<char, 8> k_image_magic = {'M', 'O', 'S', 'X', 'I', 'M', 'G', '\n'};
 /// Bumped on any change of the byte layout; a reader refuses others.
-inline constexpr uint32_t k_image_version = 1;
+inline constexpr uint32_t k_image_version = 2;
 /// ELF machine of x86_64 (EM_X86_64), the only one we dump.
 inline constexpr uint32_t k_machine_x86_64 = 62;
 /// Bytes of one page; regions and page runs are in these units.
@@ -117,6 +117,11 @@ struct CoreState {
   uint32_t umask = 0;
   uint64_t personality = 0;
   std::string cwd;  ///< /proc/PID/cwd at the source
+  /// The credentials (/proc/PID/status Uid, Gid, Groups): real, effective,
+  /// saved. A restore gives them back last, so the process runs as the
+  /// user it was, not as the restorer.
+  std::array<uint32_t, 3> uids{}, gids{};
+  std::vector<uint32_t> groups;  ///< supplementary groups, at most NGROUPS_MAX (65536)
 };
 
 /// How a file descriptor comes back.

@@ -169,6 +169,51 @@ Result<std::string> status_field(pid_t pid, const std::string& key) {
   return fail(ENOENT, "no " + key + " in " + proc(pid, "status"));
 }
 
+Result<std::vector<std::pair<uint64_t, uint64_t>>> parse_limits(const std::string& text) {
+  // "Max cpu time              unlimited            unlimited            seconds"
+  // The name is padded to 26 columns (fs/proc/base.c, proc_pid_limits).
+  constexpr size_t k_name_width = 26, k_limits = 16;
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  std::istringstream in(text);
+  std::string line;
+  std::getline(in, line);  // the heading
+  auto value = [](const std::string& w, uint64_t& v) {
+    if (w == "unlimited") {
+      v = ~uint64_t{0};
+      return true;
+    }
+    if (w.empty() || w.size() > 20 || w.find_first_not_of("0123456789") != std::string::npos) return false;
+    v = std::stoull(w);
+    return true;
+  };
+  while (out.size() < k_limits && std::getline(in, line)) {
+    std::istringstream f(line.size() > k_name_width ? line.substr(k_name_width) : std::string());
+    std::string soft, hard;
+    uint64_t cur = 0, max = 0;
+    if (!(f >> soft >> hard) || !value(soft, cur) || !value(hard, max))
+      return fail(EINVAL, "limits: cannot read line '" + line + "'");
+    out.emplace_back(cur, max);
+  }
+  if (out.size() < k_limits)
+    return fail(EINVAL, "limits: " + std::to_string(out.size()) + " lines, not " + std::to_string(k_limits));
+  return out;
+}
+
+Result<std::vector<uint32_t>> parse_ids(const std::string& value, const std::string& what) {
+  std::vector<uint32_t> out;
+  size_t at = 0;
+  while ((at = value.find_first_not_of(" \t\n", at)) != std::string::npos) {
+    size_t end = value.find_first_of(" \t\n", at);
+    std::string word = value.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    bool digits = word.size() <= 10 && word.find_first_not_of("0123456789") == std::string::npos;
+    unsigned long long v = digits ? std::stoull(word) : 0;
+    if (!digits || v > 0xffffffffull) return fail(EINVAL, what + ": not an id list: '" + value + "'");
+    out.push_back(static_cast<uint32_t>(v));
+    at = end;
+  }
+  return out;
+}
+
 Result<std::vector<std::string>> stat_fields(pid_t pid) {
   auto text = read_proc_file(pid, "stat");
   if (!text) return tl::unexpected(text.error());

@@ -62,6 +62,17 @@ struct OpenFd {
 /// A "Key:\tvalue" field of /proc/PID/status ("Umask", "SigPnd", ...).
 [[nodiscard]] Result<std::string> status_field(pid_t pid, const std::string& key);
 
+/// The decimal ids of a status field's value, separated by blanks
+/// ("0\t0\t0\t0" of Uid, "4 24 27 " of Groups; "" is none). Errors:
+/// EINVAL naming `what` and the value.
+[[nodiscard]] Result<std::vector<uint32_t>> parse_ids(const std::string& value, const std::string& what);
+
+/// The soft and hard limits of /proc/PID/limits, RLIMIT_* 0..15 in the
+/// kernel's order, "unlimited" as 2^64-1: (cur, max) pairs. For a process
+/// prlimit64(2) may not read (another user's, without CAP_SYS_RESOURCE).
+/// Errors: EINVAL naming the line that does not parse, or too few lines.
+[[nodiscard]] Result<std::vector<std::pair<uint64_t, uint64_t>>> parse_limits(const std::string& text);
+
 /// Whole small /proc file (comm, auxv, personality, stat).
 [[nodiscard]] Result<std::string> read_proc_file(pid_t pid, const std::string& name);
 

@@ -260,6 +260,50 @@ Result<void> mm_fields(Tracee& t, uint64_t tramp, const MmFields& mm) {
   return r ? Result<void>{} : tl::unexpected(r.error());
 }
 
+/// The credentials `t` runs with now (/proc/PID/status), as the image
+/// keeps them.
+Result<void> current_credentials(pid_t pid, CoreState& now) {
+  for (auto [key, ids] : {std::pair{"Uid", &now.uids}, std::pair{"Gid", &now.gids}}) {
+    auto v = status_field(pid, key);
+    if (!v) return tl::unexpected(v.error());
+    auto p = parse_ids(*v, key);
+    if (!p) return tl::unexpected(p.error());
+    if (p->size() < 3) return cannot(std::string("short ") + key + " in /proc/" + std::to_string(pid) + "/status");
+    std::copy_n(p->begin(), 3, ids->begin());
+  }
+  auto g = status_field(pid, "Groups");
+  auto p = g ? parse_ids(*g, "Groups") : Result<std::vector<uint32_t>>(std::vector<uint32_t>{});
+  if (!p) return tl::unexpected(p.error());
+  now.groups = std::move(*p);
+  return {};
+}
+
+/// Who the process runs as: the image's credentials, if they are not
+/// `t`'s already (a guest end or a recovery runs as root; a deputy going
+/// home is the process itself). setgroups, setresgid, setresuid: the last
+/// injected syscalls that need privilege. Then dumpable again, which the
+/// change of euid cleared (its user could not ptrace it or read its /proc
+/// files). Errors: EPERM if we may not become them.
+Result<void> credentials(Tracee& t, uint64_t tramp, const CoreState& c) {
+  CoreState now;
+  if (auto r = current_credentials(t.pid(), now); !r) return r;
+  if (now.uids == c.uids && now.gids == c.gids && now.groups == c.groups) return {};
+  const uint64_t data = tramp + k_tramp_data;
+  if (c.groups.size() * 4 > k_page_size - k_tramp_data)
+    return cannot(std::to_string(c.groups.size()) + " supplementary groups: at most " +
+                  std::to_string((k_page_size - k_tramp_data) / 4) + " are restored");
+  if (auto w = t.write_memory(data, {reinterpret_cast<const std::byte*>(c.groups.data()), c.groups.size() * 4}); !w)
+    return w;
+  auto g = call(t, SYS_setgroups, {c.groups.size(), data}, "setgroups");
+  if (!g) return tl::unexpected(g.error());
+  auto rg = call(t, SYS_setresgid, {c.gids[0], c.gids[1], c.gids[2]}, "setresgid");
+  if (!rg) return tl::unexpected(rg.error());
+  auto ru = call(t, SYS_setresuid, {c.uids[0], c.uids[1], c.uids[2]}, "setresuid");
+  if (!ru) return tl::unexpected(ru.error());
+  auto d = call(t, SYS_prctl, {PR_SET_DUMPABLE, 1, 0, 0, 0}, "PR_SET_DUMPABLE");
+  return d ? Result<void>{} : tl::unexpected(d.error());
+}
+
 /// Steps 2-6 of a restore on `t`, stopped, whose files, cwd and umask
 /// are the image's already: the address space, the process's own state,
 /// the registers. The image's metadata `m` is read; its pages are next.
@@ -317,6 +361,7 @@ Result<void> rebuild(Tracee& t, const ImageMeta& m, ImageReader& reader, Restore
     (void)::prlimit64(pid, static_cast<__rlimit_resource>(res), &l,
                       nullptr);  // a limit we may not raise stays ours
   }
+  if (auto s = credentials(t, *tramp, m.core); !s) return tl::unexpected(s.error());
 
   // 6. The trampoline goes, through the vdso's own `syscall` (same kernel:
   //    same offset as in ours), then the registers, xsave and mask.

@@ -303,7 +303,8 @@ Result<uint64_t> Tracee::scratch() {
   auto r = syscall(SYS_mmap, {0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                               ~uint64_t{0}, 0});
   if (!r) return tl::unexpected(r.error());
-  if (*r < 0 && *r > -4096) return fail(static_cast<int>(-*r), "cannot map a scratch page in " + who(m_pid));
+  if (*r < 0 && *r > -4096)
+    return fail(static_cast<int>(-*r), "cannot map a scratch page in " + who(m_pid) + ": " + std::strerror(static_cast<int>(-*r)));
   m_scratch = static_cast<uint64_t>(*r);
   return m_scratch;
 }

@@ -17,12 +17,15 @@ import hmac
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -247,6 +250,65 @@ print("done", flush=True)
     r = in_mount_ns(dest.proc.pid, "sh", "-c", 'cat "$0/data.txt"; ls -a "$0"', str(private))
     assert r.stdout.split("\n")[0] == "the host's own", r.stdout + r.stderr
     assert "out.txt" not in r.stdout and "made-there" not in r.stdout, r.stdout
+
+
+def test_a_process_of_another_user_runs_there_as_that_user_with_its_permissions(nodes, tmp_path):
+    """mosrun runs as root; its process drops to nobody (setpriv). There
+    it must be nobody too: the image's credentials, and the kernel's
+    permission checks on the home files (a root-only file stays closed to
+    it); what it creates at home is its own."""
+    c, home, dest = nodes
+    d = Path(tempfile.mkdtemp(prefix="mosix-e2e-user-", dir="/tmp"))  # pytest's tmp is root's alone
+    request_cleanup = lambda: shutil.rmtree(d, ignore_errors=True)
+    try:
+        _another_user(home, d, tmp_path)
+    finally:
+        request_cleanup()
+
+
+def _another_user(home, d, tmp_path):
+    os.chmod(d, 0o777)
+    (d / "rootonly").mkdir(mode=0o755)
+    (d / "rootonly" / "secret").write_text("root's\n")
+    os.chmod(d / "rootonly" / "secret", 0o600)
+    prog = r"""
+import os, sys, time
+d = sys.argv[1]
+print("ready", flush=True)
+while not os.path.exists(os.path.join(d, "go")):
+    time.sleep(0.05)
+def denied(f):
+    try:
+        f()
+        return "allowed"
+    except PermissionError:
+        return "denied"
+secret = denied(lambda: open(os.path.join(d, "rootonly", "secret")).read())
+create = denied(lambda: open(os.path.join(d, "rootonly", "new"), "w"))
+with open(os.path.join(d, "mine.txt"), "w") as f:
+    f.write("uid %s gid %s groups %s secret %s create %s\n" % (
+        os.getresuid(), os.getresgid(), os.getgroups(), secret, create))
+os.mkdir(os.path.join(d, "mydir"))
+print("done", flush=True)
+"""
+    (d / "p.py").write_text(prog)
+    out = tmp_path / "out.log"
+    with open(out, "w") as f:
+        job = Job(home, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                         str(d / "p.py"), str(d)], d, f)  # a cwd it may enter (the way home chdirs as it)
+    wait_for(lambda: "ready" in text(out), 30, "the script to start")
+    for where in ["2", "home", "2"]:
+        job.migrate(where)
+    with open("/proc/%d/status" % job.pid) as st:  # the deputy, at home: still nobody
+        assert "Uid:\t65534\t65534\t65534" in st.read()
+    (d / "go").write_text("")
+    assert job.wait(60) == 0, text(out) + text(d / "mosrun.err")
+    got = (d / "mine.txt").read_text()
+    assert got == "uid (65534, 65534, 65534) gid (65534, 65534, 65534) groups [] secret denied create denied\n", got
+    assert not (d / "rootonly" / "new").exists()
+    for made in ["mine.txt", "mydir"]:
+        st = os.stat(d / made)
+        assert (st.st_uid, st.st_gid) == (65534, 65534), (made, st.st_uid, st.st_gid)
 
 
 @pytest.mark.parametrize("mode", ["alarm", "reader", "array", "shared", "stdin", "recurse"])

@@ -53,6 +53,7 @@ ImageMeta full_meta() {
   c.tid_address = v(), c.robust_list = v(), c.robust_len = 24, c.rseq = v(), c.rseq_len = 32;
   c.rseq_sig = 0x53053053, c.altstack_sp = v(), c.altstack_size = 65536, c.altstack_flags = -2;
   c.umask = 022, c.personality = v(), c.cwd = "/home/u/work dir";
+  c.uids = {1000, 1001, 1002}, c.gids = {100, 101, 102}, c.groups = {4, 24, 27, 65534};
   m.files = {{0, FdKind::relayed, "", O_RDWR, 0, false, 1},
              {1, FdKind::relayed, "", O_WRONLY, 0, false, 1},
              {3, FdKind::regular, "/data/in.bin", O_RDONLY | O_NONBLOCK, 123456789, true, 0},
@@ -208,7 +209,7 @@ auto tie(const ImageHeader& h) {
 auto tie(const CoreState& c) {
   return std::tie(c.pid, c.comm, c.regs, c.xsave, c.sigmask, c.pending, c.tid_address, c.robust_list, c.robust_len,
                   c.rseq, c.rseq_len, c.rseq_sig, c.altstack_sp, c.altstack_size, c.altstack_flags, c.umask,
-                  c.personality, c.cwd);
+                  c.personality, c.cwd, c.uids, c.gids, c.groups);
 }
 auto tie(const MmFields& m) {
   return std::tie(m.start_code, m.end_code, m.start_data, m.end_data, m.start_brk, m.brk, m.start_stack, m.arg_start,
@@ -292,6 +293,13 @@ TEST(Image, LaysOutBytesAsSpecified) {
   for (const Rec& r : recs) types.push_back(r.type);
   EXPECT_EQ(types, (std::vector<uint32_t>{1, 2, 3, 4, 5, 5, 6}));
   EXPECT_EQ(recs[k_regions].flags | recs[k_core].flags | recs[k_end].flags, 0u);
+  // CORE ends with the credentials: uids u32[3], gids u32[3], groups (u32 count, u32s).
+  const Rec& core = recs[k_core];
+  size_t creds = core.end() - (3 * 4 + 3 * 4 + 4 + 4 * 4);
+  EXPECT_EQ(std::tuple(peek<uint32_t>(b, creds), peek<uint32_t>(b, creds + 8), peek<uint32_t>(b, creds + 12)),
+            std::tuple(1000u, 1002u, 100u));
+  EXPECT_EQ(peek<uint32_t>(b, creds + 24), 4u);
+  EXPECT_EQ(peek<uint32_t>(b, creds + 28 + 12), 65534u);
   const Rec& pages = recs[k_pages0];  // run {0, 0, 2}: region u32, first u64, count u64
   EXPECT_EQ(std::tuple(peek<uint32_t>(b, pages.payload()), peek<uint64_t>(b, pages.payload() + 4),
                        peek<uint64_t>(b, pages.payload() + 12)),
@@ -421,9 +429,9 @@ TEST(ImageReader, RejectsBadMagic) { expect_refused(poked(3, 'Z'), "bad magic");
 TEST(ImageReader, RejectsEmptyStream) { expect_refused({}, "truncated stream: magic ends after 0 of 8"); }
 TEST(ImageReader, RejectsOtherVersionBeforeTheRestOfTheHeader) {
   Bytes b = valid();
-  poke(b, 24, uint32_t{2});
+  poke(b, 24, uint32_t{1});  // the layout before CORE had the credentials
   poke(b, 16, uint64_t{7});  // HEADER now too short for its fields: the version still decides
-  expect_refused(b, "version 2, this reader knows only 1");
+  expect_refused(b, "version 1, this reader knows only 2");
 }
 TEST(ImageReader, RejectsOtherMachine) {
   expect_refused(poked(payload_of(k_header) + 4, uint32_t{183}), "machine 183, not x86_64");  // aarch64

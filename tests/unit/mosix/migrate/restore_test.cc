@@ -5,7 +5,10 @@
 // heap) and its exit status is the verdict (zdtm style).
 #include <fcntl.h>
 #include <signal.h>
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +23,7 @@
 
 #include "mosix/migrate/dump.h"
 #include "mosix/migrate/image.h"
+#include "mosix/migrate/procfs.h"
 #include "mosix/migrate/restore.h"
 #include "mosix/migrate/tracee.h"
 #include "tests/unit/mosix/migrate/workload.h"
@@ -189,6 +193,78 @@ TEST(Restore, ARestoredProcessCanBeCheckpointedAndRestoredAgainAndAgain) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
   std::free(data);
+}
+
+TEST(Restore, TheProcessComesBackAsTheUserItWasNotAsTheRestorer) {
+  // A root restorer (a guest end, mosrun -R) of a process that dropped to
+  // nobody: the image's uids, gids and groups, and dumpable again.
+  ASSERT_EQ(::geteuid(), 0u) << "the restore needs root (PR_SET_MM_MAP, setresuid)";
+  auto setup = [] {
+    gid_t groups[] = {65533, 65532};
+    if (::setgroups(2, groups) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
+        ::setresuid(65534, 65534, 65534) != 0)
+      ::_exit(93);
+    return std::array<int, 4>{};
+  };
+  auto verify = [] {
+    uid_t r, e, s;
+    gid_t gr, ge, gs;
+    gid_t groups[8];
+    int n = ::getgroups(8, groups);
+    return ::getresuid(&r, &e, &s) == 0 && r == 65534 && e == 65534 && s == 65534 &&
+           ::getresgid(&gr, &ge, &gs) == 0 && gr == 65534 && ge == 65534 && gs == 65534 && n == 2 &&
+           groups[0] == 65532 && groups[1] == 65533 && ::prctl(PR_GET_DUMPABLE) == 1;  // the kernel sorts them
+  };
+  Child ch = Child::start(setup, verify);
+  auto t = Tracee::seize(ch.pid);
+  ASSERT_TRUE(t) << t.error().message;
+  std::vector<std::byte> image = image_of(*t);
+  ::kill(ch.pid, SIGKILL);
+  ::waitpid(ch.pid, nullptr, __WALL);
+  t->abandon();
+  size_t at = 0;
+  ImageReader rd = reader_of(image, at);
+  auto back = restore(rd);
+  ASSERT_TRUE(back) << back.error().message;
+  pid_t pid = back->tracee.pid();
+  ASSERT_TRUE(back->release());
+  std::string status;
+  {
+    int fd = ::open(("/proc/" + std::to_string(pid) + "/status").c_str(), O_RDONLY);
+    char buf[4096];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    status.assign(buf, static_cast<size_t>(std::max<ssize_t>(n, 0)));
+  }
+  EXPECT_NE(status.find("Uid:\t65534\t65534\t65534"), std::string::npos) << status;
+  // Its limits are what they were, though prlimit64 may not read another
+  // user's (a container without CAP_SYS_RESOURCE): not zeros.
+  rlimit ours{};
+  ASSERT_EQ(::getrlimit(RLIMIT_STACK, &ours), 0);
+  {
+    int fd = ::open(("/proc/" + std::to_string(pid) + "/limits").c_str(), O_RDONLY);
+    char buf[4096];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    auto limits = parse_limits(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))));
+    ASSERT_TRUE(limits) << limits.error().message;
+    EXPECT_EQ((*limits)[RLIMIT_STACK].first, ours.rlim_cur);
+    EXPECT_EQ((*limits)[RLIMIT_NOFILE].first, [] {
+      rlimit l{};
+      ::getrlimit(RLIMIT_NOFILE, &l);
+      return l.rlim_cur;
+    }());
+  }
+  ::usleep(20'000);
+  {  // and it can be taken again (the way home, a next checkpoint)
+    auto again = Tracee::seize(pid);
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_FALSE(image_of(*again).empty());
+  }
+  ::kill(pid, SIGHUP);
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
 }
 
 TEST(Restore, RefusesAnImageThisCpuCannotRun) {
