@@ -201,19 +201,11 @@ Result<void> core_from_proc(pid_t pid, CoreState& c) {
     if (auto p = status_field(pid, k); p) c.pending |= std::stoull(*p, nullptr, 16);
   if (auto p = read_proc_file(pid, "personality"); p) c.personality = std::stoull(*p, nullptr, 16);
   // Who it runs as: real, effective, saved (the fourth, fs, follows the effective).
-  for (auto [key, ids] : {std::pair{"Uid", &c.uids}, std::pair{"Gid", &c.gids}}) {
-    auto v = status_field(pid, key);
-    if (!v) return tl::unexpected(v.error());
-    auto p = parse_ids(*v, std::string("/proc/") + std::to_string(pid) + "/status " + key);
-    if (!p) return tl::unexpected(p.error());
-    if (p->size() < 3) return fail(EINVAL, "short " + std::string(key) + " in /proc/" + std::to_string(pid) + "/status");
-    std::copy_n(p->begin(), 3, ids->begin());
-  }
-  if (auto g = status_field(pid, "Groups"); g) {
-    auto p = parse_ids(*g, "/proc/" + std::to_string(pid) + "/status Groups");
-    if (!p) return tl::unexpected(p.error());
-    c.groups = std::move(*p);
-  }
+  auto creds = read_credentials(pid);
+  if (!creds) return tl::unexpected(creds.error());
+  c.uids = creds->uids;
+  c.gids = creds->gids;
+  c.groups = std::move(creds->groups);
   char buf[4096];
   std::string base = "/proc/" + std::to_string(pid) + "/";
   ssize_t n = ::readlink((base + "cwd").c_str(), buf, sizeof(buf));

@@ -199,6 +199,25 @@ Result<std::vector<std::pair<uint64_t, uint64_t>>> parse_limits(const std::strin
   return out;
 }
 
+Result<Credentials> read_credentials(pid_t pid) {
+  Credentials c;
+  for (auto [key, ids] : {std::pair{"Uid", &c.uids}, std::pair{"Gid", &c.gids}}) {
+    auto v = status_field(pid, key);
+    if (!v) return tl::unexpected(v.error());
+    auto p = parse_ids(*v, proc(pid, "status") + " " + key);
+    if (!p) return tl::unexpected(p.error());
+    if (p->size() < 3) return fail(EINVAL, "short " + std::string(key) + " in " + proc(pid, "status"));
+    std::copy_n(p->begin(), 3, ids->begin());
+  }
+  // Groups is missing on no kernel we run on; none if it were.
+  if (auto g = status_field(pid, "Groups"); g) {
+    auto p = parse_ids(*g, proc(pid, "status") + " Groups");
+    if (!p) return tl::unexpected(p.error());
+    c.groups = std::move(*p);
+  }
+  return c;
+}
+
 Result<std::vector<uint32_t>> parse_ids(const std::string& value, const std::string& what) {
   std::vector<uint32_t> out;
   size_t at = 0;

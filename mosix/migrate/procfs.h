@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -72,6 +73,13 @@ struct OpenFd {
 /// prlimit64(2) may not read (another user's, without CAP_SYS_RESOURCE).
 /// Errors: EINVAL naming the line that does not parse, or too few lines.
 [[nodiscard]] Result<std::vector<std::pair<uint64_t, uint64_t>>> parse_limits(const std::string& text);
+
+/// Who a process runs as (/proc/PID/status Uid, Gid, Groups).
+struct Credentials {
+  std::array<uint32_t, 3> uids{}, gids{};  ///< real, effective, saved
+  std::vector<uint32_t> groups;            ///< supplementary, as the kernel keeps them (sorted)
+};
+[[nodiscard]] Result<Credentials> read_credentials(pid_t pid);
 
 /// Whole small /proc file (comm, auxv, personality, stat).
 [[nodiscard]] Result<std::string> read_proc_file(pid_t pid, const std::string& name);

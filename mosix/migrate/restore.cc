@@ -260,24 +260,6 @@ Result<void> mm_fields(Tracee& t, uint64_t tramp, const MmFields& mm) {
   return r ? Result<void>{} : tl::unexpected(r.error());
 }
 
-/// The credentials `t` runs with now (/proc/PID/status), as the image
-/// keeps them.
-Result<void> current_credentials(pid_t pid, CoreState& now) {
-  for (auto [key, ids] : {std::pair{"Uid", &now.uids}, std::pair{"Gid", &now.gids}}) {
-    auto v = status_field(pid, key);
-    if (!v) return tl::unexpected(v.error());
-    auto p = parse_ids(*v, key);
-    if (!p) return tl::unexpected(p.error());
-    if (p->size() < 3) return cannot(std::string("short ") + key + " in /proc/" + std::to_string(pid) + "/status");
-    std::copy_n(p->begin(), 3, ids->begin());
-  }
-  auto g = status_field(pid, "Groups");
-  auto p = g ? parse_ids(*g, "Groups") : Result<std::vector<uint32_t>>(std::vector<uint32_t>{});
-  if (!p) return tl::unexpected(p.error());
-  now.groups = std::move(*p);
-  return {};
-}
-
 /// Who the process runs as: the image's credentials, if they are not
 /// `t`'s already (a guest end or a recovery runs as root; a deputy going
 /// home is the process itself). setgroups, setresgid, setresuid: the last
@@ -285,9 +267,9 @@ Result<void> current_credentials(pid_t pid, CoreState& now) {
 /// change of euid cleared (its user could not ptrace it or read its /proc
 /// files). Errors: EPERM if we may not become them.
 Result<void> credentials(Tracee& t, uint64_t tramp, const CoreState& c) {
-  CoreState now;
-  if (auto r = current_credentials(t.pid(), now); !r) return r;
-  if (now.uids == c.uids && now.gids == c.gids && now.groups == c.groups) return {};
+  auto now = read_credentials(t.pid());
+  if (!now) return tl::unexpected(now.error());
+  if (now->uids == c.uids && now->gids == c.gids && now->groups == c.groups) return {};
   const uint64_t data = tramp + k_tramp_data;
   if (c.groups.size() * 4 > k_page_size - k_tramp_data)
     return cannot(std::to_string(c.groups.size()) + " supplementary groups: at most " +

@@ -54,8 +54,12 @@ struct Restored {
 /// done; a failure kills the half-built child and names the cause. Its
 /// stdin, stdout and stderr are ours, or `stdio`'s where not -1 (a guest's
 /// relay pipes), unless the image has a file of its own there.
-/// This process must be single-threaded (it forks) and privileged enough
-/// for PR_SET_MM_MAP (CAP_SYS_RESOURCE).
+/// It forks: other threads of this process must not hold what the child
+/// needs before it is seized (it opens files, allocates, never logs) - a
+/// guest end's FUSE workers, which serve the child's opens, do not. This
+/// process must be privileged enough for PR_SET_MM_MAP and, for an image
+/// of another user, for setresuid (root). The image's credentials are
+/// given back last.
 [[nodiscard]] Result<Restored> restore(ImageReader& reader, const std::array<int, 3>& stdio = {-1, -1, -1});
 
 /// Rebuilds the image in `t`, a process we hold stopped - a deputy, whose

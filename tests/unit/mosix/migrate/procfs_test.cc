@@ -67,6 +67,22 @@ TEST(Procfs, RefusesBrokenOrShortLimits) {
   EXPECT_NE(b.error().message.find("Max stack size"), std::string::npos) << b.error().message;
 }
 
+TEST(Procfs, OwnCredentialsMatchGetresuid) {
+  auto c = read_credentials(::getpid());
+  ASSERT_TRUE(c) << c.error().message;
+  uid_t r, e, s;
+  gid_t gr, ge, gs;
+  ASSERT_EQ(::getresuid(&r, &e, &s), 0);
+  ASSERT_EQ(::getresgid(&gr, &ge, &gs), 0);
+  EXPECT_EQ(c->uids, (std::array<uint32_t, 3>{r, e, s}));
+  EXPECT_EQ(c->gids, (std::array<uint32_t, 3>{gr, ge, gs}));
+  std::vector<gid_t> g(static_cast<size_t>(::getgroups(0, nullptr)));
+  ASSERT_EQ(::getgroups(static_cast<int>(g.size()), g.data()), static_cast<int>(g.size()));
+  EXPECT_EQ(c->groups, std::vector<uint32_t>(g.begin(), g.end()));
+  auto gone = read_credentials(999'999'999);
+  EXPECT_FALSE(gone);
+}
+
 TEST(Procfs, OwnLimitsMatchGetrlimit) {
   auto text = read_proc_file(::getpid(), "limits");
   ASSERT_TRUE(text) << text.error().message;
