@@ -4,10 +4,12 @@
 #include "mosix/migrate/deputy.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -33,6 +35,10 @@ using mrc::UniqueFd;
 constexpr int k_running_ms = 30'000;
 /// Bytes of our stdin passed on per frame.
 constexpr size_t k_in_piece = 64 * 1024;
+/// Most stdin bytes a process may bring home unread, bytes: its pipe there
+/// and what its guest end held for it (what we sent it, so bounded by our
+/// own input; a larger claim is a broken peer).
+constexpr size_t k_max_unread = 256u << 20;
 
 bool is_timer_signal(int sig) { return sig == SIGALRM || sig == SIGVTALRM || sig == SIGPROF; }
 
@@ -292,13 +298,21 @@ mrc::Result<void> Deputy::end_like(int status) {
 mrc::Result<std::optional<int>> Deputy::go_home() {
   auto log = mrc::logger("deputy");
   if (auto s = send_frame(link(), FrameType::go_home); !s) return tl::unexpected(s.error());
-  // Its last output first, then its image - or its exit, or why not.
+  // Its last output and its unread input first, then its image - or its
+  // exit, or why not.
   Frame first;
+  std::vector<std::byte> unread;
   for (;;) {
     auto f = recv_frame(link(), m_transfer_ms);
     if (!f) return tl::unexpected(f.error());
     if (f->type == FrameType::stdout_data || f->type == FrameType::stderr_data) {
       if (auto w = write_out(*f); !w) return tl::unexpected(w.error());
+      continue;
+    }
+    if (f->type == FrameType::stdin_back) {  // input it had not read there
+      if (unread.size() + f->payload.size() > k_max_unread)
+        return fail(EPROTO, m_where + ": more than " + std::to_string(k_max_unread >> 20) + " MiB of unread input");
+      unread.insert(unread.end(), f->payload.begin(), f->payload.end());
       continue;
     }
     if (f->type == FrameType::exit) {
@@ -334,8 +348,76 @@ mrc::Result<std::optional<int>> Deputy::go_home() {
   if (auto s = send_frame(link(), FrameType::ready); s) (void)recv_frame(link(), k_running_ms);
   log->info("process {} is home from {} ({} bytes)", pid(), m_where, stats->image_bytes);
   m_link.reset();
+  if (!unread.empty())
+    if (auto f = feed_unread(std::move(unread)); !f) log->warn("process {}: {}", pid(), f.error().message);
   if (auto d = release_restored(m_tracee, stats->itimers); !d) return tl::unexpected(d.error());
   return std::nullopt;
+}
+
+mrc::Result<void> Deputy::feed_unread(std::vector<std::byte> unread) {
+  if (m_in && ::isatty(m_in.get()))
+    return fail(ENOTTY, std::to_string(unread.size()) +
+                            " bytes of its terminal input, typed while it was away and not read there, are lost "
+                            "(a terminal's input cannot be given back)");
+  // A FIFO the process can open as the user it is (its /proc/PID/fd
+  // links are not its to open): in a private directory, then gone.
+  char dir[] = "/tmp/mosix-stdin-XXXXXX";
+  if (!::mkdtemp(dir)) return mrc::fail_errno("mkdtemp /tmp/mosix-stdin-XXXXXX");
+  std::string path = std::string(dir) + "/fifo";
+  struct Cleanup {
+    std::string dir, path;
+    ~Cleanup() {
+      ::unlink(path.c_str());
+      ::rmdir(dir.c_str());
+    }
+  } cleanup{dir, path};
+  auto creds = read_credentials(pid());
+  if (!creds) return tl::unexpected(creds.error());
+  if (::chmod(dir, 0711) != 0 || ::mkfifo(path.c_str(), 0600) != 0 ||
+      ::chown(path.c_str(), creds->uids[1], creds->gids[1]) != 0)
+    return mrc::fail_errno("the FIFO " + path);
+  // Read-write first: the process's open for reading then finds a writer.
+  UniqueFd rw(::open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!rw) return mrc::fail_errno("open " + path);
+  auto page = m_tracee.scratch();
+  if (!page) return tl::unexpected(page.error());
+  std::vector<std::byte> name(path.size() + 1);
+  std::memcpy(name.data(), path.c_str(), path.size() + 1);
+  if (auto w = m_tracee.write_memory(*page, name); !w) return w;
+  auto opened = m_tracee.syscall(SYS_openat, {static_cast<uint64_t>(AT_FDCWD), *page, O_RDONLY});
+  if (!opened) return tl::unexpected(opened.error());
+  if (*opened < 0) return fail(static_cast<int>(-*opened), "its new stdin: open " + path);
+  auto moved = m_tracee.syscall(SYS_dup3, {static_cast<uint64_t>(*opened), 0, 0});
+  (void)m_tracee.syscall(SYS_close, {static_cast<uint64_t>(*opened)});
+  if (!moved || *moved < 0) return fail(EIO, "its new stdin: dup3 to fd 0 failed");
+  UniqueFd w(::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!w) return mrc::fail_errno("open " + path + " for writing");
+  m_feed = StdinFeed{std::move(w), std::move(m_in), std::move(unread)};
+  return {};
+}
+
+bool StdinFeed::on_fifo() {
+  while (!pending.empty()) {
+    ssize_t n = ::write(fifo.get(), pending.data(), pending.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return true;
+    if (n < 0) return false;  // it closed its stdin: the rest is dropped, as with a pipe
+    pending.erase(pending.begin(), pending.begin() + n);
+  }
+  if (!source) {  // all of it written, and no more to come: EOF for it
+    fifo.reset();
+    return false;
+  }
+  return true;
+}
+
+bool StdinFeed::on_source() {
+  std::vector<std::byte> buf(k_in_piece);
+  ssize_t n = ::read(source.get(), buf.data(), buf.size());
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return true;
+  if (n <= 0) source.reset();
+  else pending.insert(pending.end(), buf.begin(), buf.begin() + n);
+  return on_fifo();
 }
 
 }  // namespace mosix::migrate

@@ -14,6 +14,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/fd.h"
 #include "common/result.h"
@@ -40,6 +42,23 @@ struct DeputyOptions {
 /// page unmapped; then it sleeps in pause(), still traced (resume_in_pause).
 /// What a deputy and a frozen process are. Errors: the injection's.
 [[nodiscard]] mrc::Result<void> release_memory(Tracee& t);
+
+/// Input for a process that came home with stdin bytes it had not read
+/// there: its fd 0 is now the read end of a FIFO whose write end this
+/// holds; `pending` goes in first, then whatever `source` (its stdin
+/// before, the deputy's copy) brings, until that ends - then the FIFO is
+/// closed and the process sees EOF. Driven by mosrun's loop (poll `fifo`
+/// for POLLOUT while pending, `source` for POLLIN when not).
+struct StdinFeed {
+  mrc::UniqueFd fifo;    ///< write end, O_NONBLOCK
+  mrc::UniqueFd source;  ///< the old stdin; empty once it ended
+  std::vector<std::byte> pending;
+  /// `fifo` is writable: write what is pending. `source` is readable:
+  /// take a piece. Returns false once the feed is done (everything
+  /// written and the source ended, or the process closed its stdin).
+  bool on_fifo();
+  bool on_source();
+};
 
 class Deputy {
  public:
@@ -80,6 +99,12 @@ class Deputy {
   /// ended there meanwhile (as on_link). Errors: it could not come (the
   /// words of the end that failed) - it runs on there, the deputy stays.
   [[nodiscard]] mrc::Result<std::optional<int>> go_home();
+  /// After a go_home() that brought the process here with stdin bytes it
+  /// had not read there: their feed (the process must get them before the
+  /// rest of its input). Empty if there were none, or if its stdin is a
+  /// terminal, whose input cannot be given back (mosrun says how much was
+  /// lost).
+  std::optional<StdinFeed> take_stdin_feed() { return std::exchange(m_feed, std::nullopt); }
 
  private:
   Deputy(Tracee t, mrc::UniqueFd link, std::string where)
@@ -87,6 +112,7 @@ class Deputy {
   mrc::Result<void> become_deputy();
   mrc::Result<void> end_like(int status);
   mrc::Result<void> write_out(const Frame& f);
+  mrc::Result<void> feed_unread(std::vector<std::byte> unread);
 
   Tracee m_tracee;
   mrc::UniqueFd m_link;
@@ -97,6 +123,7 @@ class Deputy {
   mrc::UniqueFd m_in, m_out,
       m_err;             // the deputy's relayed stdio (pidfd_getfd copies)
   mrc::UniqueFd m_files;  // the file service's socket for the home files, while away
+  std::optional<StdinFeed> m_feed;
 };
 
 }  // namespace mosix::migrate

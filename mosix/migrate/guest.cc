@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "mosix/migrate/dump.h"
 #include "mosix/migrate/home_files.h"
 #include "mosix/migrate/link.h"
+#include "mosix/migrate/procfs.h"
 #include "mosix/migrate/restore.h"
 
 namespace mosix::migrate {
@@ -53,12 +55,15 @@ struct Guest {
   std::shared_ptr<spdlog::logger> log = mrc::logger("guest");
   int transfer_ms = o.transfer_ms;  // the home end's, once it said
   std::unique_ptr<HomeFiles> files;  // the home node's files, if the home end sends them
+  ino_t in_ino = 0;                  // the stdin pipe's inode: found in the guest's fds on the way home
 
   /// The restore and the commit. On failure nothing runs here.
   Result<void> arrive() {
     auto i = make_pipe(), a = make_pipe(), b = make_pipe();
     if (!i || !a || !b) return mrc::fail_errno("pipe");
     in = std::move(*i);
+    struct stat ps {};
+    if (::fstat(in.write.get(), &ps) == 0) in_ino = ps.st_ino;
     out = std::move(*a);
     err = std::move(*b);
     // The home end's link timeout first (mosrun --link-timeout): this end
@@ -197,6 +202,37 @@ struct Guest {
     return 0;
   }
 
+  /// What the guest's stdin pipe holds that it has not read, then what
+  /// waits here for the pipe: taken out through a copy of the guest's own
+  /// read end (pidfd_getfd; it is stopped), to go home with it. The pipe
+  /// is empty after, so giving them back to pending_in keeps their order.
+  std::vector<std::byte> take_unread_stdin() {
+    std::vector<std::byte> got;
+    // By the pipe's inode: our write end may be closed already (its input
+    // ended) while the pipe still holds bytes.
+    auto fds = in_ino ? read_fds(pid) : Result<std::vector<OpenFd>>{};
+    const std::string want = "pipe:[" + std::to_string(in_ino) + "]";
+    for (const OpenFd& f : fds ? *fds : std::vector<OpenFd>{}) {
+      if (f.target != want) continue;
+      UniqueFd r(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), f.fd, 0)));
+      if (!r || (::fcntl(r.get(), F_GETFL) & O_ACCMODE) != O_RDONLY) continue;
+      // FIONREAD, then exactly that much: never blocks, and leaves the
+      // open file's flags (shared with the guest) alone.
+      int avail = 0;
+      while (::ioctl(r.get(), FIONREAD, &avail) == 0 && avail > 0) {
+        size_t at = got.size();
+        got.resize(at + static_cast<size_t>(avail));
+        ssize_t n = ::read(r.get(), got.data() + at, static_cast<size_t>(avail));
+        got.resize(at + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+        if (n <= 0) break;
+      }
+      break;
+    }
+    got.insert(got.end(), pending_in.begin(), pending_in.end());
+    pending_in.clear();
+    return got;
+  }
+
   /// The way home: frozen, its output sent, its image streamed; the home
   /// end restores it and says ready; we then kill it here and commit. A
   /// failure before that lets it run on here.
@@ -204,12 +240,23 @@ struct Guest {
     auto t = Tracee::seize(pid);
     if (!t) return tl::unexpected(t.error());
     if (auto d = drain(); !d) return tl::unexpected(d.error());
+    // Its unread stdin goes home first; if it stays, it is its stdin again.
+    std::vector<std::byte> unread = take_unread_stdin();
+    auto stay = [&] { pending_in = std::move(unread); };
+    for (size_t at = 0; at < unread.size(); at += ImageFrameSink::k_image_piece)
+      if (auto s = send_frame(link, FrameType::stdin_back,
+                              std::span(unread).subspan(at, std::min(ImageFrameSink::k_image_piece, unread.size() - at)));
+          !s) {
+        stay();
+        return tl::unexpected(s.error());
+      }
     ImageFrameSink sink(link);
     ImageWriter w([&](std::span<const std::byte> b) { return sink.write(b); });
     auto stats = dump(*t, w);
     if (!stats) {
       (void)send_text(link, FrameType::error, stats.error().message);
       log->warn("guest {} cannot go home: {}", pid, stats.error().message);
+      stay();
       return false;  // ~Tracee lets it run on here
     }
     // What it wrote is at home before it runs there.
@@ -217,13 +264,21 @@ struct Guest {
       std::string why = std::string("its writes did not reach the home node: ") + std::strerror(e);
       (void)send_text(link, FrameType::error, why);
       log->warn("guest {} cannot go home: {}", pid, why);
+      stay();
       return false;
     }
-    if (auto e = sink.end(); !e) return tl::unexpected(e.error());
+    if (auto e = sink.end(); !e) {
+      stay();
+      return tl::unexpected(e.error());
+    }
     auto f = recv_frame(link, transfer_ms);
-    if (!f) return tl::unexpected(f.error());
+    if (!f) {
+      stay();
+      return tl::unexpected(f.error());
+    }
     if (f->type != FrameType::ready) {
       log->warn("guest {} stays: the home end could not take it back: {}", pid, f->text());
+      stay();
       return false;
     }
     t->abandon();

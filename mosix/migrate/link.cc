@@ -26,7 +26,7 @@ namespace {
 using mrc::fail;
 
 constexpr size_t k_header = 8;
-constexpr uint32_t k_last_type = static_cast<uint32_t>(FrameType::file_port);
+constexpr uint32_t k_last_type = static_cast<uint32_t>(FrameType::stdin_back);
 
 /// Waits until `fd` is readable, at most `timeout_ms` (-1: forever).
 mrc::Result<void> wait_readable(int fd, int timeout_ms) {

@@ -37,6 +37,7 @@ enum class FrameType : uint32_t {
   link_timeout = 14,  ///< home -> guest, right after auth: u32 ms, the link's timeout for both ends
   home_files = 15,    ///< home -> guest, before the image: the process's files come from home; empty
   file_port = 16,     ///< guest -> home, the answer: u16 TCP port, then a 32-byte token, for the file link
+  stdin_back = 17,    ///< guest -> home, on the way home before the image: stdin bytes the process had not read
 };
 
 /// Largest payload of one frame, bytes: image pieces are 1 MiB; anything

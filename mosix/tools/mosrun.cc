@@ -116,6 +116,9 @@ struct Mosrun {
   pid_t pid = -1;
   int taken = 0;  // checkpoints written: the next is FILE.(taken+1)
   std::optional<migrate::Deputy> away;
+  /// Input it brought home unread, fed to it before the rest (one per way
+  /// home that brought some; a later one reads from the one before).
+  std::vector<migrate::StdinFeed> feeds;
   std::string done;  // what the last request did, for migrate -v
   int moves = 0;     // migrations away and home, for mosps
   /// A frozen process: its image on disk, its memory released, held
@@ -234,6 +237,7 @@ struct Mosrun {
       auto r = away->go_home();
       if (!r) return r.error().message;
       if (*r) ended = **r;
+      if (auto f = away->take_stdin_feed()) feeds.push_back(std::move(*f));
       away.reset();
       ++moves;
       return "";
@@ -328,10 +332,19 @@ int run_mosrun(const MosrunOptions& o) {
   for (;;) {
     int timeout = next < 0 ? -1 : static_cast<int>(std::max<int64_t>(0, next - now_ms()));
     std::vector<pollfd> fds = {{sfd, POLLIN, 0}, {ctl.get(), POLLIN, 0}};
+    size_t link_at = 0, stdin_at = 0, feeds_at = 0;  // 0: not polled
     if (m.away) {
+      link_at = fds.size();
       fds.push_back({m.away->link(), POLLIN, 0});
-      if (m.away->stdin_fd() >= 0) fds.push_back({m.away->stdin_fd(), POLLIN, 0});
+      if (m.away->stdin_fd() >= 0) {
+        stdin_at = fds.size();
+        fds.push_back({m.away->stdin_fd(), POLLIN, 0});
+      }
     }
+    feeds_at = fds.size();
+    for (const auto& f : m.feeds)  // its source when nothing waits, else the FIFO
+      fds.push_back(f.pending.empty() && f.source ? pollfd{f.source.get(), POLLIN, 0}
+                                                  : pollfd{f.fifo.get(), POLLOUT, 0});
     int n = ::poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) {
       std::fprintf(stderr, "mosrun: poll: %s\n", std::strerror(errno));
@@ -343,7 +356,14 @@ int run_mosrun(const MosrunOptions& o) {
       continue;
     }
     std::optional<int> ended;  // the process's wait status, once it ended (there or here)
-    if (m.away && fds.size() > 2 && fds[2].revents) {
+    for (size_t k = m.feeds.size(); k-- > 0;) {
+      const pollfd& p = fds[feeds_at + k];
+      if (!p.revents) continue;
+      auto& f = m.feeds[k];
+      bool more = p.events == POLLIN ? f.on_source() : f.on_fifo();
+      if (!more) m.feeds.erase(m.feeds.begin() + static_cast<ptrdiff_t>(k));
+    }
+    if (m.away && link_at && fds[link_at].revents) {
       auto r = m.away->on_link();
       if (!r) std::fprintf(stderr, "mosrun: %s\n", r.error().message.c_str());
       if (!r || *r) {
@@ -353,7 +373,7 @@ int run_mosrun(const MosrunOptions& o) {
         return reap(st);
       }
     }
-    if (m.away && fds.size() > 3 && fds[3].revents)
+    if (m.away && stdin_at && fds[stdin_at].revents)
       if (auto r = m.away->on_stdin(); !r) std::fprintf(stderr, "mosrun: stdin: %s\n", r.error().message.c_str());
     if (fds[1].revents & POLLIN) {
       mrc::UniqueFd c(::accept4(ctl.get(), nullptr, nullptr, SOCK_CLOEXEC));

@@ -311,6 +311,42 @@ print("done", flush=True)
         assert (st.st_uid, st.st_gid) == (65534, 65534), (made, st.st_uid, st.st_gid)
 
 
+def test_input_it_had_not_read_there_comes_home_with_it(nodes, tmp_path):
+    """All of its stdin is sent on as it comes; a slow reader leaves most
+    of it unread in its pipe there. On the way home those bytes come back
+    and are read first: nothing lost, nothing out of order, then EOF."""
+    c, home, dest = nodes
+    prog = r"""
+import os, sys, time
+print("ready", flush=True)
+got = []
+while True:
+    b = os.read(0, 4)
+    if not b:
+        break
+    got.append(b.decode())
+    time.sleep(0.02)
+want = "".join("%03d\n" % i for i in range(200))
+print("PASS" if "".join(got) == want else "FAIL %d bytes: %r" % (len("".join(got)), "".join(got)[-40:]), flush=True)
+"""
+    (tmp_path / "p.py").write_text(prog)
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        job = Job(home, ["/usr/bin/python3", "p.py"], tmp_path, f, stdin=subprocess.PIPE)
+    wait_for(lambda: "ready" in text(out), 30, "the reader to start")
+    job.migrate("2")
+    job.p.stdin.write("".join("%03d\n" % i for i in range(200)).encode())
+    job.p.stdin.close()  # EOF comes after all of it, wherever it is read
+    time.sleep(0.5)      # about 25 records read there; the rest waits in its pipe
+    job.migrate("home")
+    time.sleep(0.5)
+    job.migrate("2")     # its stdin is now the FIFO mosrun feeds: relayed as any pipe
+    time.sleep(0.3)
+    job.migrate("home")
+    assert job.wait(60) == 0, text(out) + text(tmp_path / "mosrun.err")
+    assert text(out).split("\n")[1] == "PASS", text(out)
+
+
 @pytest.mark.parametrize("mode", ["alarm", "reader", "array", "shared", "stdin", "recurse"])
 def test_zdtm_workload_migrated_back_and_forth(nodes, zdtm, tmp_path, mode):
     c, home, dest = nodes
@@ -339,8 +375,14 @@ def test_zdtm_workload_migrated_back_and_forth(nodes, zdtm, tmp_path, mode):
     assert got.rstrip().endswith("PASS"), got[-500:]
     body = got.split()
     if mode == "alarm":
+        # Never doubled nor repeated (a tick restored twice would show again).
+        # A number may be skipped: the loop prints after pause(), and a
+        # print that takes longer than the 100 ms period (its stdout is a
+        # file of the home node's, over FUSE there; a loaded machine) sees
+        # two ticks at once - the workload's own count is the verdict.
         ticks = [int(t) for k, t in zip(body, body[1:]) if k == "tick"]
-        assert ticks == list(range(ticks[0], ticks[0] + len(ticks))) and len(ticks) > 10, ticks
+        assert all(a < b for a, b in zip(ticks, ticks[1:])) and len(ticks) > 10, ticks
+        assert ticks[-1] - ticks[0] + 1 - len(ticks) <= 3, ("more than 3 ticks skipped", ticks)
     if mode == "shared":
         nums = [int(t) for k, t in zip(body, body[1:]) if k == "line"]
         assert nums == list(range(len(nums))) and len(nums) > 20, nums

@@ -75,7 +75,7 @@ TEST(MigrationLink, FramesRoundTripInOrder) {
 }
 
 TEST(MigrationLink, RefusesAnUnknownType) {
-  for (uint32_t type : {0u, 17u, 0xffffffffu}) {
+  for (uint32_t type : {0u, 18u, 0xffffffffu}) {
     auto p = pair();
     raw(p.a.get(), type, 0);
     auto f = recv_frame(p.b.get(), 1000);
