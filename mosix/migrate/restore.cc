@@ -187,12 +187,17 @@ Result<void> map_region(Tracee& t, uint64_t tramp, const Region& r) {
   return a ? Result<void>{} : tl::unexpected(a.error());
 }
 
-/// Signal dispositions, alternate stack, robust list, rseq, tid address:
+/// Its name, signal dispositions, alternate stack, robust list, rseq, tid address:
 /// what the process set up for itself, set again from inside. Not the
 /// timers: release_restored() arms them.
 Result<void> thread_state(Tracee& t, uint64_t tramp, const CoreState& c) {
   const uint64_t data = tramp + k_tramp_data;
   auto put = [&](const void* p, size_t n) { return t.write_memory(data, {static_cast<const std::byte*>(p), n}); };
+  // Its name (ps, top, /proc/PID/comm), not the restorer's: at most 15 bytes.
+  char name[16] = {};
+  std::memcpy(name, c.comm.data(), std::min<size_t>(c.comm.size(), 15));
+  if (auto w = put(name, sizeof(name)); !w) return w;
+  if (auto r = call(t, SYS_prctl, {PR_SET_NAME, data, 0, 0, 0}, "PR_SET_NAME"); !r) return tl::unexpected(r.error());
   for (int sig = 1; sig <= 64; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     const SigAction& a = c.sigactions[static_cast<size_t>(sig - 1)];

@@ -201,6 +201,7 @@ TEST(Restore, TheProcessComesBackAsTheUserItWasNotAsTheRestorer) {
   ASSERT_EQ(::geteuid(), 0u) << "the restore needs root (PR_SET_MM_MAP, setresuid)";
   auto setup = [] {
     gid_t groups[] = {65533, 65532};
+    ::prctl(PR_SET_NAME, "zdtm-worker");
     if (::setgroups(2, groups) != 0 || ::setresgid(65534, 65534, 65534) != 0 ||
         ::setresuid(65534, 65534, 65534) != 0)
       ::_exit(93);
@@ -237,6 +238,7 @@ TEST(Restore, TheProcessComesBackAsTheUserItWasNotAsTheRestorer) {
     status.assign(buf, static_cast<size_t>(std::max<ssize_t>(n, 0)));
   }
   EXPECT_NE(status.find("Uid:\t65534\t65534\t65534"), std::string::npos) << status;
+  EXPECT_EQ(status.substr(0, status.find('\n')), "Name:\tzdtm-worker");  // its name, not the restorer's
   // Its limits are what they were, though prlimit64 may not read another
   // user's (a container without CAP_SYS_RESOURCE): not zeros.
   rlimit ours{};
