@@ -225,6 +225,13 @@ struct Mosrun {
   /// A request from migrate: "" (done) or why not. Sets `ended` if the
   /// process ended on its way home.
   std::string handle(const std::string& req, std::optional<int>& ended) {
+    // It may have ended just now, its exit not yet taken by our loop: a
+    // zombie cannot be traced, and "not permitted" would be a riddle.
+    if (req != "status" && !away && !frozen) {
+      siginfo_t si{};
+      if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+        return "process " + std::to_string(pid) + " has exited";
+    }
     if (req == "checkpoint") return checkpoint();
     if (req == "freeze") return freeze();
     if (req == "continue") return resume();
