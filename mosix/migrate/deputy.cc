@@ -111,7 +111,14 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const
   }
   const auto frozen_at = std::chrono::steady_clock::now();
   auto t = Tracee::seize(pid);
-  if (!t) return tl::unexpected(t.error());
+  if (!t) {
+    // It may have ended meanwhile (the file link takes a while): a zombie
+    // cannot be traced, and "not permitted" would be a riddle.
+    siginfo_t si{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+      return fail(ESRCH, "process " + std::to_string(pid) + " has exited");
+    return tl::unexpected(t.error());
+  }
   Deputy d(std::move(*t), std::move(link), address);
   d.m_transfer_ms = o.transfer_ms;
   d.m_files = std::move(files);
