@@ -71,7 +71,6 @@ struct Guest {
     // ends start with the image; ends without home files skip them.
     auto first = recv_frame(link, o.transfer_ms);
     if (!first) return tl::unexpected(first.error());
-    std::vector<std::byte> piece;
     if (first->type == FrameType::link_timeout) {
       auto ms = frame_u32(*first);
       if (!ms || *ms < 1000 || *ms > 3'600'000) return mrc::fail(EPROTO, "the link: a link timeout outside 1 s .. 1 h");
@@ -96,8 +95,7 @@ struct Guest {
     if (first->type != FrameType::image)
       return mrc::fail(EPROTO, "the link: frame type " + std::to_string(static_cast<uint32_t>(first->type)) +
                                    " before the image");
-    piece = std::move(first->payload);
-    ImageFrameSource src(link, transfer_ms, std::move(piece));
+    ImageFrameSource src(link, transfer_ms, std::move(first->payload));
     ImageReader reader([&](std::span<std::byte> buf) { return src.read(buf); });
     auto r = restore(reader, {in.read.get(), out.write.get(), err.write.get()});
     if (!r) {

@@ -229,14 +229,7 @@ TEST(Restore, TheProcessComesBackAsTheUserItWasNotAsTheRestorer) {
   ASSERT_TRUE(back) << back.error().message;
   pid_t pid = back->tracee.pid();
   ASSERT_TRUE(back->release());
-  std::string status;
-  {
-    int fd = ::open(("/proc/" + std::to_string(pid) + "/status").c_str(), O_RDONLY);
-    char buf[4096];
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    ::close(fd);
-    status.assign(buf, static_cast<size_t>(std::max<ssize_t>(n, 0)));
-  }
+  std::string status = read_proc_file(pid, "status").value_or("");
   EXPECT_NE(status.find("Uid:\t65534\t65534\t65534"), std::string::npos) << status;
   EXPECT_EQ(status.substr(0, status.find('\n')), "Name:\tzdtm-worker");  // its name, not the restorer's
   // Its limits are what they were, though prlimit64 may not read another
@@ -244,11 +237,7 @@ TEST(Restore, TheProcessComesBackAsTheUserItWasNotAsTheRestorer) {
   rlimit ours{};
   ASSERT_EQ(::getrlimit(RLIMIT_STACK, &ours), 0);
   {
-    int fd = ::open(("/proc/" + std::to_string(pid) + "/limits").c_str(), O_RDONLY);
-    char buf[4096];
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    ::close(fd);
-    auto limits = parse_limits(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))));
+    auto limits = parse_limits(read_proc_file(pid, "limits").value_or(""));
     ASSERT_TRUE(limits) << limits.error().message;
     EXPECT_EQ((*limits)[RLIMIT_STACK].first, ours.rlim_cur);
     EXPECT_EQ((*limits)[RLIMIT_NOFILE].first, [] {
