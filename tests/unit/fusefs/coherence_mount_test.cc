@@ -146,18 +146,38 @@ class CoherenceMountTest : public ::testing::Test {
   Target& b = m_t[1];
 };
 
+/// Times the kernel was told to drop its caches since boot (`echo N >
+/// /proc/sys/vm/drop_caches`; /proc/vmstat drop_pagecache + drop_slab).
+uint64_t cache_drops() {
+  std::ifstream in("/proc/vmstat");
+  std::string key;
+  uint64_t value = 0, sum = 0;
+  while (in >> key >> value)
+    if (key == "drop_pagecache" || key == "drop_slab") sum += value;
+  return sum;
+}
+
 TEST_F(CoherenceMountTest, KernelCachesDataAndNamesUnderTheLease) {
   std::string data(1 << 20, 'x');
   spit(m_export + "/big", data);
-  ASSERT_EQ(slurp(b.root + "/big").size(), data.size());
-  uint64_t out = b.sconn->bytes_out();
-  ASSERT_EQ(slurp(b.root + "/big").size(), data.size());
-  EXPECT_LT(b.sconn->bytes_out() - out, 64u << 10) << "the second read went to the server";
-  EXPECT_FALSE(exists(b.root + "/nothere"));
-  out = b.sconn->bytes_out();
-  uint64_t in = b.sconn->bytes_in();
-  for (int i = 0; i < 20; ++i) EXPECT_FALSE(exists(b.root + "/nothere"));
-  EXPECT_EQ(b.sconn->bytes_in(), in) << "negative lookups were not cached";
+  // Another program's drop_caches (a benchmark beside the tests) empties
+  // the page cache and dentries under us, and the kernel rightly asks the
+  // server again: then the measurement is void and is made again.
+  for (int attempt = 1;; ++attempt) {
+    const uint64_t drops = cache_drops();
+    ASSERT_EQ(slurp(b.root + "/big").size(), data.size());
+    const uint64_t out = b.sconn->bytes_out();
+    ASSERT_EQ(slurp(b.root + "/big").size(), data.size());
+    const uint64_t second_read = b.sconn->bytes_out() - out;
+    EXPECT_FALSE(exists(b.root + "/nothere"));
+    const uint64_t in = b.sconn->bytes_in();
+    for (int i = 0; i < 20; ++i) EXPECT_FALSE(exists(b.root + "/nothere"));
+    const bool looked_up = b.sconn->bytes_in() != in;
+    if (cache_drops() != drops && attempt < 5) continue;
+    EXPECT_LT(second_read, 64u << 10) << "the second read went to the server";
+    EXPECT_FALSE(looked_up) << "negative lookups were not cached";
+    break;
+  }
 }
 
 TEST_F(CoherenceMountTest, AppendIsSeenByAReaderThatKeepsTheFileOpen) {
