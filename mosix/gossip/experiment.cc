@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <limits>
+#include <random>
+#include <utility>
+#include <vector>
 
 #include "mosix/gossip/sim.h"
 
@@ -123,6 +127,63 @@ AgeResult run_age_experiment(const AgeExperiment& e) {
   const double node_steps = n * static_cast<double>(std::max<int64_t>(1, out.sampled_steps));
   out.messages_per_node_step = static_cast<double>(packets1 - packets0) / node_steps;
   out.bytes_per_node_step = static_cast<double>(bytes1 - bytes0) / node_steps;
+  return out;
+}
+
+ReferenceResult run_reference_model(size_t nodes, uint16_t window, int64_t rounds, uint64_t seed) {
+  assert(nodes > window && window >= 1);
+  const size_t n = nodes, w = window;
+  ReferenceResult out;
+  out.formula = age_formulas(static_cast<double>(n), w);
+  constexpr uint32_t k_unknown = std::numeric_limits<uint32_t>::max() / 2;  // never heard of
+  std::vector<uint32_t> age(n * n, k_unknown), next;                        // age[i * n + j]: i's entry about j
+  std::vector<uint32_t> windows(n * w), to(n);
+  // (age << 32 | random tie-break) and id: with whole-step ages many tie,
+  // and a fixed order (say by id) would favour some nodes' entries.
+  std::vector<std::pair<uint64_t, uint32_t>> rank(n);
+  std::mt19937_64 rng(seed);
+  const int64_t settle = static_cast<int64_t>(std::ceil(3 * out.formula.maximum));
+  int64_t sampled = 0, since_known = -1;
+  double sum = 0, max_sum = 0;
+  while (sampled < rounds) {
+    for (size_t i = 0; i < n; ++i) age[i * n + i] = 0;
+    for (size_t i = 0; i < n; ++i) {  // the windows, all taken before any is merged
+      for (size_t j = 0; j < n; ++j)
+        rank[j] = {uint64_t{age[i * n + j]} << 32 | static_cast<uint32_t>(rng()), static_cast<uint32_t>(j)};
+      std::nth_element(rank.begin(), rank.begin() + static_cast<std::ptrdiff_t>(w - 1), rank.end());
+      for (size_t k = 0; k < w; ++k) windows[i * w + k] = rank[k].second;
+      size_t t = std::uniform_int_distribution<size_t>(0, n - 2)(rng);
+      to[i] = static_cast<uint32_t>(t >= i ? t + 1 : t);
+    }
+    next = age;
+    for (size_t i = 0; i < n; ++i)
+      for (size_t k = 0; k < w; ++k) {
+        const size_t j = windows[i * w + k];
+        uint32_t& held = next[to[i] * n + j];
+        held = std::min(held, age[i * n + j]);
+      }
+    age.swap(next);
+    if (since_known < 0 && std::none_of(age.begin(), age.end(), [](uint32_t a) { return a == k_unknown; }))
+      since_known = 0;
+    if (since_known < 0 || since_known++ < settle) {
+      ++out.warmup_rounds;
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t oldest = 0;
+        for (size_t j = 0; j < n; ++j) {
+          if (j == i) continue;
+          sum += age[i * n + j];
+          oldest = std::max(oldest, age[i * n + j]);
+        }
+        max_sum += oldest;
+      }
+      ++sampled;
+    }
+    for (uint32_t& a : age) a += a < k_unknown ? 1 : 0;
+  }
+  const double samples = static_cast<double>(std::max<int64_t>(rounds, 1));
+  out.average_steps = sum / (samples * static_cast<double>(n * (n - 1)));
+  out.maximum_steps = max_sum / (samples * static_cast<double>(n));
   return out;
 }
 

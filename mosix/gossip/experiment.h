@@ -42,4 +42,25 @@ struct AgeResult {
 /// N * N * 110 bytes (10,000 nodes: ~11 GB).
 AgeResult run_age_experiment(const AgeExperiment& e);
 
+/// What the formulas' own model gives (run_reference_model).
+struct ReferenceResult {
+  AgeFormulas formula;
+  double average_steps = 0;  ///< mean age of the entries about other nodes, all tables
+  double maximum_steps = 0;  ///< mean over nodes of the oldest entry in the node's table
+  int64_t warmup_rounds = 0;
+};
+
+/// The model behind DESIGN §7's formulas, without the Node, its clocks,
+/// phases or codec: synchronous rounds in which every node at once makes
+/// its entry anew (age 0) and sends its W youngest entries (its own among
+/// them) to a uniformly random other node; all windows are merged (the
+/// younger version kept), every table is sampled, then every age grows by
+/// one step. Sampled at the end of a round, so ages are whole steps and as
+/// low as they get between rounds. A check of the formulas themselves, not
+/// of our gossip (run_age_experiment is that). Warm-up: until every node
+/// has heard of every other, then 3 formula maxima more; `rounds` samples
+/// follow. Deterministic for `seed`; memory N * N * 8 bytes; time about
+/// N * N * (warm-up + rounds) operations. Requires N > W >= 1.
+ReferenceResult run_reference_model(size_t nodes, uint16_t window, int64_t rounds, uint64_t seed);
+
 }  // namespace mosix::gossip
