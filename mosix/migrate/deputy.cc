@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -18,6 +19,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "common/log.h"
 #include "mosix/migrate/kernel_abi.h"
@@ -92,6 +94,30 @@ mrc::Result<UniqueFd> offer_files(int link, const std::string& address, const De
 
 }  // namespace
 
+/// After `commit`, no word that the process runs there: the destination
+/// may have released it all the same, and the original must not go on
+/// until that copy has stopped. It stays frozen until the guest end must
+/// have seen the link fail and killed its copy. Our shutdown shows it at
+/// once while the connection is up. If the network is cut, commit may
+/// reach the guest end up to one link timeout after we sent it
+/// (retransmitted until TCP_USER_TIMEOUT), and the guest end gives up on
+/// the link at most one link timeout after its last exchange
+/// (TCP_USER_TIMEOUT on its `running`, keepalive otherwise;
+/// docs/migration-link.md §5, §8). So: two link timeouts after commit,
+/// and a margin for timer granularity (2 s, or a tenth of the timeout).
+void Deputy::outlive_a_released_copy(std::chrono::steady_clock::time_point committed_at, int link_timeout_ms) {
+  ::shutdown(link(), SHUT_RDWR);
+  const auto margin = std::chrono::milliseconds(std::max(2000, link_timeout_ms / 10));
+  const auto until = committed_at + 2 * std::chrono::milliseconds(link_timeout_ms) + margin;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return;
+  mrc::logger("deputy")->warn(
+      "process {}: committed to {} without its word that it runs there; held frozen {:.1f} s more, so that a "
+      "copy there, if one started, has stopped before this one goes on",
+      pid(), m_where, static_cast<double>(left.count()) / 1000);
+  std::this_thread::sleep_until(until);
+}
+
 mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const Signer& sign, const DeputyOptions& o) {
   auto log = mrc::logger("deputy");
   if (auto m = check_movable(pid); !m) return tl::unexpected(m.error());
@@ -158,12 +184,23 @@ mrc::Result<Deputy> Deputy::migrate(pid_t pid, const std::string& address, const
   // (and whoever else has it); on_stdin reads only when poll says so.
 
   // Phase two: commit, and the destination's word that it runs.
-  if (auto c = send_frame(d.link(), FrameType::commit); !c) return tl::unexpected(c.error());
-  auto running = recv_frame(d.link(), k_running_ms);
-  if (!running) return tl::unexpected(running.error());
-  if (running->type != FrameType::running) return fail(EPROTO, address + ": no word that the process runs");
-  auto there = frame_u32(*running);
-  if (!there) return tl::unexpected(there.error());
+  const auto committed_at = std::chrono::steady_clock::now();
+  bool killed_there = false;  // its guest end says so
+  auto there = [&]() -> mrc::Result<uint32_t> {
+    if (auto c = send_frame(d.link(), FrameType::commit); !c) return tl::unexpected(c.error());
+    auto running = recv_frame(d.link(), k_running_ms);
+    if (!running) return tl::unexpected(running.error());
+    if (running->type == FrameType::error) {  // it killed what it had released: nothing runs there
+      killed_there = true;
+      return fail(ECONNABORTED, address + " could not run it: " + running->text());
+    }
+    if (running->type != FrameType::running) return fail(EPROTO, address + ": no word that the process runs");
+    return frame_u32(*running);
+  }();
+  if (!there) {
+    if (!killed_there) d.outlive_a_released_copy(committed_at, o.transfer_ms);
+    return tl::unexpected(there.error());
+  }
   d.m_frozen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - frozen_at).count();
   if (auto b = d.become_deputy(); !b)
     log->warn("deputy {}: {} (the process runs at {})", pid, b.error().message, address);

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -110,6 +111,11 @@ class Deputy {
   Deputy(Tracee t, mrc::UniqueFd link, std::string where)
       : m_tracee(std::move(t)), m_link(std::move(link)), m_where(std::move(where)) {}
   mrc::Result<void> become_deputy();
+  /// A commit without the destination's word that it runs: shuts the link
+  /// and keeps the original frozen until a copy released there must have
+  /// been killed by its guest end (two link timeouts after
+  /// `committed_at`, plus a margin).
+  void outlive_a_released_copy(std::chrono::steady_clock::time_point committed_at, int link_timeout_ms);
   mrc::Result<void> end_like(int status);
   mrc::Result<void> write_out(const Frame& f);
   mrc::Result<void> feed_unread(std::vector<std::byte> unread);

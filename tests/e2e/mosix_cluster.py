@@ -195,6 +195,9 @@ class MosixCluster:
         # own (a mount namespace of its own): a host tree that differs
         # from the other nodes', as a real machine's does.
         self.private_dirs = {}
+        # Node id -> more environment for that node's mosixd (fault
+        # injection: MOSIX_FAULT_*), taken when it is started.
+        self.node_env = {}
         _run(["ip", "link", "add", self.bridge, "type", "bridge"])
         _run(["ip", "addr", "add", self.net + ".254/24", "dev", self.bridge])
         _run(["ip", "link", "set", self.bridge, "up"])
@@ -258,7 +261,8 @@ class MosixCluster:
         n.proc = subprocess.Popen(
             ["ip", "netns", "exec", n.ns] + wrap + [str(self.bin("mosixd")), "-f", "--config", str(n.config)] +
             self.daemon_args,
-            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=dict(os.environ, **self.node_env.get(n.id, {})))
         logf.close()
         (self.dir / ("n%d.pid" % n.id)).write_text(str(n.proc.pid))
         ok = wait_for(lambda: not n.alive() or (n.socket.exists() and n.json() is not None), 20)

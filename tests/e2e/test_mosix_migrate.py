@@ -586,6 +586,63 @@ def test_a_fault_mid_transfer_leaves_the_process_at_home(nodes, zdtm, tmp_path, 
     wait_for(lambda: not _guest_ends(dest), LINK_TIMEOUT_S * 3 + 10, "the half-built guest to be gone")
 
 
+def test_a_link_cut_between_commit_and_running_never_runs_it_on_both_nodes(nodes, zdtm, tmp_path):
+    """The destination has released the process but its `running` never
+    comes home: the link is cut in between (the guest end holds `running`
+    back by MOSIX_FAULT_HOLD_RUNNING_MS, so the test can cut it there).
+    The home end keeps the original frozen until the copy there must have
+    been killed; the two copies stamp one shared file (--local-files: the
+    copy there writes the host's file directly), so the file shows whether
+    they ever ran at once."""
+    c, home, dest = nodes
+    dest.proc.terminate()
+    dest.proc.wait()
+    c.node_env[2] = {"MOSIX_FAULT_HOLD_RUNNING_MS": "3000"}
+    c.start(dest)
+    stamps = tmp_path / "stamps"
+    out = tmp_path / "out.txt"
+    try:
+        with open(out, "w") as f:
+            job = Job(home, ["--local-files", zdtm, "stamp", str(stamps)], tmp_path, f)
+        wait_for(lambda: "ready" in text(out), 30, "the stamps")
+
+        def stamped():
+            return [tuple(int(x) for x in line.split()) for line in text(stamps).splitlines() if line]
+
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("r", job.migrate("2", check=False)))
+        t0 = time.monotonic()
+        t.start()
+        wait_for(lambda: any(pid != job.pid for pid, _ in stamped()), 60, "the copy to run there")
+        subprocess.run(["ip", "-n", dest.ns, "link", "set", "eth0", "down"], check=True)
+        t.join(LINK_TIMEOUT_S * 4 + 30)
+        took = time.monotonic() - t0
+        r = result["r"]
+        print("migrate said %r after %.1f s" % (r.stderr.strip(), took))
+        assert r.returncode == 1 and "cannot migrate" in r.stderr, r.stderr
+        # Home went on: it stamps again.
+        wait_for(lambda: stamped()[-1][0] == job.pid, 10, "the original to go on")
+        wait_for(lambda: not _guest_ends(dest), LINK_TIMEOUT_S * 3 + 10, "the copy there to be killed")
+        time.sleep(0.5)
+        seen = stamped()
+        there = [i for i, (pid, _) in enumerate(seen) if pid != job.pid]
+        back = [i for i, (pid, _) in enumerate(seen) if pid == job.pid and i > there[0]]
+        print("%d stamps there (%d..%d), home again from stamp %d" % (len(there), there[0], there[-1], back[0]))
+        overlap = [i for i in there if i > back[0]]
+        assert not overlap, "both copies ran at once: %d stamps there after home went on at stamp %d" % (
+            len(overlap), back[0])
+        os.kill(job.pid, signal.SIGUSR2)
+        assert job.wait(60) == 0, text(out)
+        assert text(out).rstrip().endswith("PASS")
+    finally:
+        subprocess.run(["ip", "-n", dest.ns, "link", "set", "eth0", "up"], check=True)
+        dest.proc.terminate()
+        dest.proc.wait()
+        c.node_env.pop(2, None)
+        c.start(dest)
+        wait_for(lambda: home.ids() == [1, 2] and dest.ids() == [1, 2], 30, "the two nodes to see each other again")
+
+
 def _frame(t, payload=b""):
     return struct.pack("<II", t, len(payload)) + payload
 

@@ -8,6 +8,8 @@
  *   shared   numbered lines to stdout and stderr alternately (>f 2>&1)
  *   stdin    blocked reading stdin; the line that comes must be "go"
  *   recurse  on SIGUSR2, recursion 40,000 calls deep (the stack grows by MiBs)
+ *   stamp    every 50 ms appends "PID N" to PATH (open, write, close), so
+ *            that whoever shares PATH sees which copy ran when
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -142,6 +144,19 @@ static long deep(long n, volatile char *prev) {
   return deep(n - 1, frame) + (frame[0] == (char)n);
 }
 
+static int mode_stamp(const char *path) {
+  printf("ready\n");
+  fflush(stdout);
+  for (long n = 0; !done; ++n) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    if (fd < 0) return 0;
+    dprintf(fd, "%d %ld\n", (int)getpid(), n);
+    close(fd);
+    nap(50);
+  }
+  return 1;
+}
+
 static int mode_recurse(void) {
   printf("ready\n");
   fflush(stdout);
@@ -159,6 +174,7 @@ int main(int argc, char **argv) {
            : !strcmp(argv[1], "shared") ? mode_shared()
            : !strcmp(argv[1], "stdin")  ? mode_stdin()
            : !strcmp(argv[1], "recurse") ? mode_recurse()
+           : !strcmp(argv[1], "stamp")  ? mode_stamp(argv[2])
                                         : 0;
   printf("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
