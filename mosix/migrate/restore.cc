@@ -24,6 +24,7 @@
 #include <map>
 #include <string>
 
+#include "common/log.h"
 #include "mosix/migrate/dump.h"
 #include "mosix/migrate/kernel_abi.h"
 #include "mosix/migrate/procfs.h"
@@ -232,9 +233,9 @@ Result<void> thread_state(Tracee& t, uint64_t tramp, const CoreState& c) {
   return {};
 }
 
-/// The mm fields /proc and the kernel report (brk, arg and env areas,
-/// auxv, exe), set in one PR_SET_MM_MAP.
-Result<void> mm_fields(Tracee& t, uint64_t tramp, const MmFields& mm) {
+/// PR_SET_MM_MAP with the image's fields and `exe_fd` (the child's fd, or
+/// ~0 to keep its exe).
+Result<void> set_mm_map(Tracee& t, uint64_t tramp, const MmFields& mm, uint32_t exe_fd) {
   struct {
     uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start,
         env_end, auxv;
@@ -252,7 +253,7 @@ Result<void> mm_fields(Tracee& t, uint64_t tramp, const MmFields& mm) {
         mm.env_end,
         0,
         0,
-        ~uint32_t{0}};
+        exe_fd};
   const uint64_t data = tramp + k_tramp_data;
   const uint64_t auxv_at = data + 256;
   if (mm.auxv.size() * 8 > k_page_size - k_tramp_data - 256) return cannot("auxv too large");
@@ -263,6 +264,32 @@ Result<void> mm_fields(Tracee& t, uint64_t tramp, const MmFields& mm) {
   if (auto w = t.write_memory(data, {reinterpret_cast<const std::byte*>(&map), sizeof(map)}); !w) return w;
   auto r = call(t, SYS_prctl, {PR_SET_MM, PR_SET_MM_MAP, data, sizeof(map), 0}, "PR_SET_MM_MAP");
   return r ? Result<void>{} : tl::unexpected(r.error());
+}
+
+/// The mm fields /proc and the kernel report (brk, arg and env areas,
+/// auxv, exe), set in one PR_SET_MM_MAP. The exe (/proc/PID/exe, which
+/// programs re-exec or find their files by) is the file at the image's
+/// exe path here - home's over the home files, or this node's own - if
+/// there is one the kernel takes (a regular, executable file; the
+/// restorer's executable no longer mapped). Otherwise it stays the
+/// restorer's, logged: nothing else depends on it.
+Result<void> mm_fields(Tracee& t, uint64_t tramp, const MmFields& mm) {
+  uint32_t exe_fd = ~uint32_t{0};
+  if (!mm.exe_path.empty()) {
+    auto fd = open_in_child(t, tramp, mm.exe_path, O_RDONLY | O_CLOEXEC);
+    if (fd) {
+      exe_fd = static_cast<uint32_t>(*fd);
+    } else {
+      mrc::logger("restore")->info("pid {}: /proc/PID/exe stays the restorer's: {}", t.pid(), fd.error().message);
+    }
+  }
+  auto set = set_mm_map(t, tramp, mm, exe_fd);
+  if (!set && exe_fd != ~uint32_t{0}) {
+    mrc::logger("restore")->info("pid {}: /proc/PID/exe stays the restorer's: {}", t.pid(), set.error().message);
+    set = set_mm_map(t, tramp, mm, ~uint32_t{0});
+  }
+  if (exe_fd != ~uint32_t{0}) (void)call(t, SYS_close, {exe_fd}, "close the exe");
+  return set;
 }
 
 /// Who the process runs as: the image's credentials, if they are not

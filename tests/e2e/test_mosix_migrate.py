@@ -123,6 +123,15 @@ def test_counter_moves_there_and_back_three_times_and_its_deputy_passes_signals(
         assert job._kids() == [job.pid]
         assert job.rss_kib() < rss_home / 4, (job.rss_kib(), rss_home)
         wait_for(lambda: guests(dest) == 1, 5, "node 2 to count its guest")
+        if rnd == 0:  # there its /proc/PID/exe is python's (home's, over the home files), not mosixd's
+            python = os.path.basename(os.path.realpath("/usr/bin/python3"))
+            exes = []
+            for p in _guest_ends(dest):
+                try:
+                    exes.append(os.path.basename(os.readlink("/proc/%d/exe" % p)))
+                except OSError:
+                    pass
+            assert python in exes, exes
         job.migrate("home")
         n = len(text(out).split())
         wait_for(lambda: len(text(out).split()) >= n + 5, 20, "the counter to count at home again")
