@@ -76,6 +76,13 @@ void run_all(std::vector<Job>& jobs, unsigned threads, double budget_gb) {
   for (std::thread& t : pool) t.join();
 }
 
+/// One row's ages: "| avg formula ratio | max formula ratio | +A_w ratio ".
+void print_ages(double average, double maximum, const mosix::gossip::AgeFormulas& f) {
+  const double with_arrival = f.maximum_with_arrival();  // not the target (formulas.h)
+  std::printf("| %8.2f %8.2f %6.3f | %8.2f %8.2f %6.3f | %8.2f %6.3f ", average, f.average, average / f.average,
+              maximum, f.maximum, maximum / f.maximum, with_arrival, maximum / with_arrival);
+}
+
 /// --reference-model: the table of run_reference_model for every (N, W).
 int print_reference_model(const std::vector<size_t>& ns, const std::vector<unsigned>& ws, int64_t rounds,
                           uint64_t seed) {
@@ -87,11 +94,9 @@ int print_reference_model(const std::vector<size_t>& ns, const std::vector<unsig
       auto t0 = std::chrono::steady_clock::now();
       auto r = mosix::gossip::run_reference_model(n, static_cast<uint16_t>(w), rounds, seed);
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double with_arrival = r.formula.maximum + r.formula.window_mean_age;
-      std::printf("%6zu %3u | %8.2f %8.2f %6.3f | %8.2f %8.2f %6.3f | %8.2f %6.3f | %7lld %6.1f\n", n, w,
-                  r.average_steps, r.formula.average, r.average_steps / r.formula.average, r.maximum_steps,
-                  r.formula.maximum, r.maximum_steps / r.formula.maximum, with_arrival, r.maximum_steps / with_arrival,
-                  static_cast<long long>(r.warmup_rounds), secs);
+      std::printf("%6zu %3u ", n, w);
+      print_ages(r.average_steps, r.maximum_steps, r.formula);
+      std::printf("| %7lld %6.1f\n", static_cast<long long>(r.warmup_rounds), secs);
       std::fflush(stdout);
     }
   return 0;
@@ -151,17 +156,10 @@ int main(int argc, char** argv) {
     bool row_ok =
         r.converged && within(r.average_steps, r.formula.average) && within(r.maximum_steps, r.formula.maximum);
     ok = ok && row_ok;
-    // Not the target: DESIGN's maximum plus the mean age an entry has when
-    // it arrives (A_w), which the average's formula adds and the
-    // maximum's leaves out (docs/benchmarks.md, issue 4).
-    const double with_arrival = r.formula.maximum + r.formula.window_mean_age;
-    std::printf("%6zu %3u %-4s | %8.2f %8.2f %6.3f | %8.2f %8.2f %6.3f | %8.2f %6.3f | %9.3f %10.1f | %7lld %7lld %7zu "
-                "%6.1f%s\n",
-                j.e.nodes, unsigned{j.e.window}, j.e.mac == MacKind::hmac_sha256 ? "hmac" : "tag", r.average_steps,
-                r.formula.average, r.average_steps / r.formula.average, r.maximum_steps, r.formula.maximum,
-                r.maximum_steps / r.formula.maximum, with_arrival, r.maximum_steps / with_arrival,
-                r.messages_per_node_step, r.bytes_per_node_step, static_cast<long long>(r.warmup_steps),
-                static_cast<long long>(r.sampled_steps), r.samples, j.seconds,
+    std::printf("%6zu %3u %-4s ", j.e.nodes, unsigned{j.e.window}, j.e.mac == MacKind::hmac_sha256 ? "hmac" : "tag");
+    print_ages(r.average_steps, r.maximum_steps, r.formula);
+    std::printf("| %9.3f %10.1f | %7lld %7lld %7zu %6.1f%s\n", r.messages_per_node_step, r.bytes_per_node_step,
+                static_cast<long long>(r.warmup_steps), static_cast<long long>(r.sampled_steps), r.samples, j.seconds,
                 row_ok ? "" : (r.converged ? "  OUTSIDE 10%" : "  NO WARM-UP"));
   }
   // Per-node traffic must not grow with N: per W, the spread over N of bytes/node/step.

@@ -136,8 +136,9 @@ ReferenceResult run_reference_model(size_t nodes, uint16_t window, int64_t round
   ReferenceResult out;
   out.formula = age_formulas(static_cast<double>(n), w);
   constexpr uint32_t k_unknown = std::numeric_limits<uint32_t>::max() / 2;  // never heard of
-  std::vector<uint32_t> age(n * n, k_unknown), next;                        // age[i * n + j]: i's entry about j
-  std::vector<uint32_t> windows(n * w), to(n);
+  std::vector<uint32_t> age(n * n, k_unknown);                              // age[i * n + j]: i's entry about j
+  std::vector<std::pair<uint32_t, uint32_t>> windows(n * w);                // (id, age) as sent
+  std::vector<uint32_t> to(n);
   // (age << 32 | random tie-break) and id: with whole-step ages many tie,
   // and a fixed order (say by id) would favour some nodes' entries.
   std::vector<std::pair<uint64_t, uint32_t>> rank(n);
@@ -151,18 +152,16 @@ ReferenceResult run_reference_model(size_t nodes, uint16_t window, int64_t round
       for (size_t j = 0; j < n; ++j)
         rank[j] = {uint64_t{age[i * n + j]} << 32 | static_cast<uint32_t>(rng()), static_cast<uint32_t>(j)};
       std::nth_element(rank.begin(), rank.begin() + static_cast<std::ptrdiff_t>(w - 1), rank.end());
-      for (size_t k = 0; k < w; ++k) windows[i * w + k] = rank[k].second;
+      for (size_t k = 0; k < w; ++k) windows[i * w + k] = {rank[k].second, static_cast<uint32_t>(rank[k].first >> 32)};
       size_t t = std::uniform_int_distribution<size_t>(0, n - 2)(rng);
       to[i] = static_cast<uint32_t>(t >= i ? t + 1 : t);
     }
-    next = age;
     for (size_t i = 0; i < n; ++i)
       for (size_t k = 0; k < w; ++k) {
-        const size_t j = windows[i * w + k];
-        uint32_t& held = next[to[i] * n + j];
-        held = std::min(held, age[i * n + j]);
+        const auto [j, sent] = windows[i * w + k];
+        uint32_t& held = age[to[i] * n + j];
+        held = std::min(held, sent);
       }
-    age.swap(next);
     if (since_known < 0 && std::none_of(age.begin(), age.end(), [](uint32_t a) { return a == k_unknown; }))
       since_known = 0;
     if (since_known < 0 || since_known++ < settle) {

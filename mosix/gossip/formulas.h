@@ -18,6 +18,11 @@ struct AgeFormulas {
   double average = 0;
   /// Expected largest age among the N entries of one node's table.
   double maximum = 0;
+
+  /// Not DESIGN's: `maximum` plus A_w, the age an entry already has when
+  /// it arrives, which `average` counts and `maximum` leaves out; shown
+  /// beside DESIGN's for comparison (docs/benchmarks.md, issue 4).
+  double maximum_with_arrival() const { return maximum + window_mean_age; }
 };
 
 /// Evaluates DESIGN §7 for `nodes` = N > `window` = W >= 1 (the window is

@@ -274,21 +274,25 @@ Result<void> set_mm_map(Tracee& t, uint64_t tramp, const MmFields& mm, uint32_t 
 /// restorer's executable no longer mapped). Otherwise it stays the
 /// restorer's, logged: nothing else depends on it.
 Result<void> mm_fields(Tracee& t, uint64_t tramp, const MmFields& mm) {
-  uint32_t exe_fd = ~uint32_t{0};
+  constexpr uint32_t k_keep = ~uint32_t{0};
+  auto keep = [&](const mrc::Error& why) {
+    mrc::logger("restore")->info("pid {}: /proc/PID/exe stays the restorer's: {}", t.pid(), why.message);
+  };
+  uint32_t exe_fd = k_keep;
   if (!mm.exe_path.empty()) {
     auto fd = open_in_child(t, tramp, mm.exe_path, O_RDONLY | O_CLOEXEC);
-    if (fd) {
+    if (fd)
       exe_fd = static_cast<uint32_t>(*fd);
-    } else {
-      mrc::logger("restore")->info("pid {}: /proc/PID/exe stays the restorer's: {}", t.pid(), fd.error().message);
-    }
+    else
+      keep(fd.error());
   }
   auto set = set_mm_map(t, tramp, mm, exe_fd);
-  if (!set && exe_fd != ~uint32_t{0}) {
-    mrc::logger("restore")->info("pid {}: /proc/PID/exe stays the restorer's: {}", t.pid(), set.error().message);
-    set = set_mm_map(t, tramp, mm, ~uint32_t{0});
+  if (exe_fd == k_keep) return set;
+  if (!set) {
+    keep(set.error());
+    set = set_mm_map(t, tramp, mm, k_keep);
   }
-  if (exe_fd != ~uint32_t{0}) (void)call(t, SYS_close, {exe_fd}, "close the exe");
+  (void)call(t, SYS_close, {exe_fd}, "close the exe");
   return set;
 }
 
